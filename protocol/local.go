@@ -1,0 +1,105 @@
+package protocol
+
+import (
+	"fmt"
+	"time"
+)
+
+// The agent's local API, served as JSON over HTTP on a Unix socket for the
+// kiosk UI and for technicians (curl --unix-socket).
+//
+//	GET  /v1/notices   → LocalNotices   notices held and not yet expired, with the station
+//	POST /v1/feedback  FeedbackRequest → 201 FeedbackReceipt (durable in the outbox before the reply)
+//	GET  /v1/status    → AgentStatus
+//	GET  /v1/events    → text/event-stream of LocalEvent (one "data:" JSON line per event)
+//
+// Errors are returned as ErrorResponse with a 4xx/5xx status.
+const (
+	LocalPathNotices  = "/v1/notices"
+	LocalPathFeedback = "/v1/feedback"
+	LocalPathStatus   = "/v1/status"
+	LocalPathEvents   = "/v1/events"
+
+	// MaxFeedbackRequestSize bounds the body of POST /v1/feedback.
+	MaxFeedbackRequestSize = 8 << 10
+)
+
+// LocalNotices is the reply of GET /v1/notices.
+type LocalNotices struct {
+	Kiosk   string   `json:"kiosk"`
+	Version int64    `json:"version"` // content version held; 0 before the first desired state
+	Station Station  `json:"station"`
+	Notices []Notice `json:"notices"`
+}
+
+// FeedbackRequest is what the kiosk submits; the agent adds the ticket, the
+// kiosk id, the record id and the time.
+type FeedbackRequest struct {
+	Kind        FeedbackKind     `json:"kind"`
+	Category    FeedbackCategory `json:"category"`
+	Where       Where            `json:"where"`
+	Description string           `json:"description,omitempty"`
+	Phone       string           `json:"phone,omitempty"`
+}
+
+// Validate checks a feedback request.
+func (r FeedbackRequest) Validate() error {
+	return firstErr(
+		oneOf("kind", r.Kind, FeedbackKinds),
+		oneOf("category", r.Category, FeedbackCategories),
+		r.Where.Validate(),
+		text("description", r.Description, false, MaxDescription),
+		ValidPhone(r.Phone),
+	)
+}
+
+// DecodeFeedbackRequest strictly decodes the body of POST /v1/feedback.
+func DecodeFeedbackRequest(data []byte) (FeedbackRequest, error) {
+	var r FeedbackRequest
+	if len(data) > MaxFeedbackRequestSize {
+		return r, fmt.Errorf("%w: feedback request is %d bytes, limit %d", ErrTooLarge, len(data), MaxFeedbackRequestSize)
+	}
+	if err := strictUnmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("%w: feedback request: %v", ErrMalformed, err)
+	}
+	if err := r.Validate(); err != nil {
+		return r, fmt.Errorf("feedback request: %w", err)
+	}
+	return r, nil
+}
+
+// FeedbackReceipt is the reply of POST /v1/feedback: the record is in the
+// agent's outbox and will reach the hub.
+type FeedbackReceipt struct {
+	ID          string    `json:"id"`     // record id (envelope id)
+	Ticket      string    `json:"ticket"` // shown to the resident
+	SubmittedAt time.Time `json:"submitted_at"`
+}
+
+// AgentStatus is the reply of GET /v1/status.
+type AgentStatus struct {
+	Kiosk           string    `json:"kiosk"`
+	SoftwareVersion string    `json:"software_version"`
+	Connected       bool      `json:"connected"`
+	OutboxDepth     int       `json:"outbox_depth"`
+	ContentVersion  int64     `json:"content_version"`
+	LastSync        time.Time `json:"last_sync,omitzero"` // last desired state applied
+	StartedAt       time.Time `json:"started_at"`
+}
+
+// Local event types.
+const (
+	EventNotices = "notices" // the set of notices or the station changed; refetch /v1/notices
+	EventStatus  = "status"  // connection or outbox changed; refetch /v1/status
+)
+
+// LocalEvent is one event on GET /v1/events.
+type LocalEvent struct {
+	Type    string `json:"type"`
+	Version int64  `json:"version,omitempty"`
+}
+
+// ErrorResponse is the body of every local API error.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}

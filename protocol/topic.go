@@ -1,0 +1,119 @@
+package protocol
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The topic tree. Every topic starts with Root; uplink topics (device → hub)
+// live under Root/up/{kiosk}/, downlink topics (hub → device) under
+// Root/down/{kiosk}/. The split by direction makes broker ACLs a prefix rule:
+// a device publishes only under its own up/ and subscribes only to its own down/.
+//
+//	shequ/v1/up/{kiosk}/feedback    agent → hub   QoS 1, not retained   Feedback
+//	shequ/v1/up/{kiosk}/presence    agent → hub   QoS 1, not retained   Presence (birth and last will)
+//	shequ/v1/up/{kiosk}/heartbeat   agent → hub   QoS 0, not retained   Heartbeat
+//	shequ/v1/down/{kiosk}/desired   hub → agent   QoS 1, retained       DesiredState
+//	shequ/v1/down/{kiosk}/ack       hub → agent   QoS 1, not retained   Ack
+const (
+	Root = "shequ/v1"
+
+	ChannelFeedback  = "feedback"
+	ChannelPresence  = "presence"
+	ChannelHeartbeat = "heartbeat"
+	ChannelDesired   = "desired"
+	ChannelAck       = "ack"
+)
+
+// Direction of a topic.
+type Direction string
+
+// Directions.
+const (
+	Up   Direction = "up"
+	Down Direction = "down"
+)
+
+// QoS and retain flags per channel, used by both ends so they cannot disagree.
+var channelSpec = map[string]struct {
+	Dir    Direction
+	QoS    byte
+	Retain bool
+}{
+	ChannelFeedback:  {Up, 1, false},
+	ChannelPresence:  {Up, 1, false},
+	ChannelHeartbeat: {Up, 0, false},
+	ChannelDesired:   {Down, 1, true},
+	ChannelAck:       {Down, 1, false},
+}
+
+// Topic is a parsed Shequ topic.
+type Topic struct {
+	Dir     Direction
+	Kiosk   string
+	Channel string
+}
+
+// String returns the topic's wire form.
+func (t Topic) String() string {
+	return Root + "/" + string(t.Dir) + "/" + t.Kiosk + "/" + t.Channel
+}
+
+// QoS is the QoS level messages on this topic are published with.
+func (t Topic) QoS() byte { return channelSpec[t.Channel].QoS }
+
+// Retained reports whether messages on this topic are published retained.
+func (t Topic) Retained() bool { return channelSpec[t.Channel].Retain }
+
+// UpTopic returns the uplink topic of a kiosk for a channel.
+func UpTopic(kiosk, channel string) Topic { return Topic{Up, kiosk, channel} }
+
+// DownTopic returns the downlink topic of a kiosk for a channel.
+func DownTopic(kiosk, channel string) Topic { return Topic{Down, kiosk, channel} }
+
+// UpFilter is the subscription filter for one uplink channel of all kiosks.
+func UpFilter(channel string) string { return Root + "/up/+/" + channel }
+
+// SharedUpFilter is UpFilter as an MQTT shared subscription, so several hub
+// replicas split the uplink between them.
+func SharedUpFilter(group, channel string) string {
+	return "$share/" + group + "/" + UpFilter(channel)
+}
+
+// ParseTopic parses and validates a topic of the tree.
+func ParseTopic(s string) (Topic, error) {
+	rest, ok := strings.CutPrefix(s, Root+"/")
+	if !ok {
+		return Topic{}, fmt.Errorf("%w: %q lacks prefix %s/", ErrTopic, s, Root)
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 {
+		return Topic{}, fmt.Errorf("%w: %q has %d levels after %s, want 3", ErrTopic, s, len(parts), Root)
+	}
+	t := Topic{Dir: Direction(parts[0]), Kiosk: parts[1], Channel: parts[2]}
+	spec, ok := channelSpec[t.Channel]
+	if !ok || spec.Dir != t.Dir {
+		return Topic{}, fmt.Errorf("%w: %q: no channel %q in direction %q", ErrTopic, s, t.Channel, t.Dir)
+	}
+	if err := ValidID(t.Kiosk); err != nil {
+		return Topic{}, fmt.Errorf("%w: %q: kiosk: %v", ErrTopic, s, err)
+	}
+	return t, nil
+}
+
+// ValidID checks an identifier used for kiosks and org-tree nodes: 1–64
+// characters of [a-z0-9-_.]. Such ids are safe inside MQTT topics, file names
+// and URLs.
+func ValidID(id string) error {
+	if id == "" || len(id) > 64 {
+		return fmt.Errorf("%w: id %q must be 1-64 characters", ErrInvalid, id)
+	}
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return fmt.Errorf("%w: id %q: character %q not in [a-z0-9-_.]", ErrInvalid, id, r)
+		}
+	}
+	return nil
+}
