@@ -1,0 +1,95 @@
+package protocol_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/shequ/shequ/protocol"
+)
+
+// addSeeds adds every golden and invalid example under testdata/ to the
+// corpus, whatever its type: the other types' files are good seeds for type
+// confusion.
+func addSeeds(f *testing.F) {
+	f.Helper()
+	for _, pattern := range []string{"testdata/*.json", "testdata/invalid/*.json"} {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if len(files) == 0 {
+			f.Fatalf("no seed files match %s", pattern)
+		}
+		for _, name := range files {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+}
+
+// fuzzDecoder checks that the decoder never panics and that whatever it
+// accepts re-encodes into a message that decodes to the same value.
+func fuzzDecoder(f *testing.F, name string) {
+	addSeeds(f)
+	dec := decoders[name]
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, canon, err := dec.decode(data)
+		if err != nil {
+			return
+		}
+		out2, canon2, err := dec.decode(out)
+		if err != nil {
+			t.Fatalf("accepted %q but rejected its re-encoding %q: %v", data, out, err)
+		}
+		if !bytes.Equal(canon, canon2) {
+			t.Fatalf("value changed across re-encoding:\nfirst:  %s\nsecond: %s", canon, canon2)
+		}
+		if !bytes.Equal(out, out2) {
+			t.Fatalf("encoding is not stable:\nfirst:  %s\nsecond: %s", out, out2)
+		}
+	})
+}
+
+func FuzzDecodeFeedback(f *testing.F)        { fuzzDecoder(f, "feedback") }
+func FuzzDecodePresence(f *testing.F)        { fuzzDecoder(f, "presence") }
+func FuzzDecodeHeartbeat(f *testing.F)       { fuzzDecoder(f, "heartbeat") }
+func FuzzDecodeAck(f *testing.F)             { fuzzDecoder(f, "ack") }
+func FuzzDecodeDesired(f *testing.F)         { fuzzDecoder(f, "desired") }
+func FuzzDecodeFeedbackRequest(f *testing.F) { fuzzDecoder(f, "feedback_request") }
+
+func FuzzParseTopic(f *testing.F) {
+	for _, s := range []string{
+		"shequ/v1/up/k-sangcheng-01/feedback",
+		"shequ/v1/up/k-sangcheng-01/presence",
+		"shequ/v1/up/k-sangcheng-01/heartbeat",
+		"shequ/v1/down/k-sangcheng-01/desired",
+		"shequ/v1/down/k-sangcheng-01/ack",
+		"shequ/v1/up/+/feedback",
+		"$share/hub/shequ/v1/up/+/feedback",
+		"shequ/v1/down/k1/feedback",
+		"shequ/v1//k1/ack",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tp, err := protocol.ParseTopic(s)
+		if err != nil {
+			return
+		}
+		if tp.String() != s {
+			t.Fatalf("ParseTopic(%q).String() = %q", s, tp.String())
+		}
+		again, err := protocol.ParseTopic(tp.String())
+		if err != nil || again != tp {
+			t.Fatalf("re-parse of %q = %+v, %v; want %+v", s, again, err, tp)
+		}
+		if err := protocol.ValidID(tp.Kiosk); err != nil {
+			t.Fatalf("accepted topic %q with invalid kiosk id: %v", s, err)
+		}
+	})
+}
