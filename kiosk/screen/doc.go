@@ -1,0 +1,28 @@
+// Package screen is the kiosk's screen logic without any UI toolkit: which
+// screen is shown, the rotating notices, the urgent takeover, the feedback
+// form and its validation, the idle timeout and the QR code contents.
+//
+// A Model is safe for concurrent use. It runs no timers or goroutines: the
+// caller passes the current time to every method and calls Tick regularly
+// (about once a second). The UI renders a View snapshot and calls the action
+// methods on taps.
+//
+// # Urgent takeover
+//
+// An active urgent notice replaces the home screen (View.Screen is Urgent)
+// until it ends (ValidUntil passes) or is withdrawn (a content update no
+// longer holds it); then the home screen returns by itself. An urgent notice
+// never interrupts a resident who is in the middle of something: on the
+// feedback steps, the receipt or a notice detail the screen stays as it is,
+// and the takeover appears as soon as the resident finishes, cancels or the
+// idle timeout returns the kiosk to home (at most IdleTimeout later). The
+// urgent screen itself keeps the "give feedback" button, so residents can still
+// report a problem while it is shown.
+//
+// # Idle timeout
+//
+// With no action for IdleTimeout on any screen but home, the model returns to
+// home, wipes the form and the receipt and switches back to the default
+// language, so the next resident finds the kiosk as new. A submission in
+// flight is never cut off by the idle timeout.
+package screen
