@@ -1,0 +1,363 @@
+// Package store is the hub's database: notices, feedback, kiosk status and
+// per-kiosk desired versions, in SQLite through database/sql with the pure-Go
+// driver modernc.org/sqlite.
+//
+// The database runs in WAL mode with synchronous=FULL, so a transaction that
+// has committed is on disk: the hub acknowledges a record only after that.
+// The schema is created and upgraded by the numbered migrations embedded from
+// migrations/, each applied in its own transaction and recorded in
+// schema_migrations.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shequ/shequ/protocol"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Errors returned (wrapped) by the store.
+var (
+	// ErrNotFound means no row has the requested id.
+	ErrNotFound = errors.New("store: not found")
+	// ErrTicketConflict means another record already uses the feedback's ticket.
+	ErrTicketConflict = errors.New("store: ticket already used by another record")
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// SQLite is the hub database in one SQLite file. It is safe for concurrent use.
+type SQLite struct {
+	db *sql.DB
+}
+
+// Open opens (creating if needed) the database at path and applies pending
+// migrations.
+func Open(ctx context.Context, path string) (*SQLite, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	s := &SQLite{db: db}
+	if err := s.migrate(ctx); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// migration is one numbered schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("store: read migrations: %w", err)
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("store: migration %q is not named NNNN_name.sql", e.Name())
+		}
+		b, err := migrationFS.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("store: read migration %s: %w", e.Name(), err)
+		}
+		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("store: migration %s out of sequence, want version %d", m.name, i+1)
+		}
+	}
+	return out, nil
+}
+
+// SchemaVersion returns the highest migration applied.
+func (s *SQLite) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: schema version: %w", err)
+	}
+	return v, nil
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	for _, m := range ms {
+		if err := s.apply(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply runs one migration in a transaction unless it was applied already.
+func (s *SQLite) apply(ctx context.Context, m migration) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: migration %s: begin: %w", m.name, err)
+	}
+	defer rollback(tx, &err)
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+		return fmt.Errorf("store: migration %s: check: %w", m.name, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("store: migration %s: %w", m.name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.version, m.name, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("store: migration %s: record: %w", m.name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: migration %s: commit: %w", m.name, err)
+	}
+	return nil
+}
+
+// rollback ends a transaction that was not committed (after a commit it is a
+// no-op) and joins a rollback failure into the caller's error.
+func rollback(tx *sql.Tx, errp *error) {
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		*errp = errors.Join(*errp, fmt.Errorf("store: rollback: %w", err))
+	}
+}
+
+// nanos and fromNanos convert times to the stored form: Unix nanoseconds,
+// NULL for the zero time.
+func nanos(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// NoticeRecord is a stored notice.
+type NoticeRecord struct {
+	protocol.Notice
+	CreatedAt   time.Time
+	WithdrawnAt time.Time // zero while not withdrawn
+}
+
+const noticeCols = `id, title, body, category, priority, valid_from, valid_until, targets, created_at, withdrawn_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanNotice(sc scanner) (NoticeRecord, error) {
+	var (
+		r                    NoticeRecord
+		from, until, created sql.NullInt64
+		withdrawn            sql.NullInt64
+		targets              string
+	)
+	if err := sc.Scan(&r.ID, &r.Title, &r.Body, &r.Category, &r.Priority, &from, &until, &targets, &created, &withdrawn); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(targets), &r.Targets); err != nil {
+		return r, fmt.Errorf("notice %s: targets: %w", r.ID, err)
+	}
+	r.ValidFrom, r.ValidUntil = fromNanos(from), fromNanos(until)
+	r.CreatedAt, r.WithdrawnAt = fromNanos(created), fromNanos(withdrawn)
+	return r, nil
+}
+
+// CreateNotice stores a new notice. Its times are kept to the nanosecond in UTC.
+func (s *SQLite) CreateNotice(ctx context.Context, n protocol.Notice, createdAt time.Time) error {
+	targets, err := json.Marshal(n.Targets)
+	if err != nil {
+		return fmt.Errorf("store: create notice %s: targets: %w", n.ID, err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO notices (`+noticeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+		n.ID, n.Title, n.Body, string(n.Category), string(n.Priority), nanos(n.ValidFrom), nanos(n.ValidUntil),
+		string(targets), nanos(createdAt)); err != nil {
+		return fmt.Errorf("store: create notice %s: %w", n.ID, err)
+	}
+	return nil
+}
+
+// Notice returns one notice, or ErrNotFound.
+func (s *SQLite) Notice(ctx context.Context, id string) (NoticeRecord, error) {
+	r, err := scanNotice(s.db.QueryRowContext(ctx, `SELECT `+noticeCols+` FROM notices WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("store: notice %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("store: notice %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Notices returns every notice, newest first.
+func (s *SQLite) Notices(ctx context.Context) ([]NoticeRecord, error) {
+	return s.queryNotices(ctx, `SELECT `+noticeCols+` FROM notices ORDER BY created_at DESC, id DESC`)
+}
+
+// LiveNotices returns the notices neither withdrawn nor expired at now,
+// future-scheduled ones included, oldest first.
+func (s *SQLite) LiveNotices(ctx context.Context, now time.Time) ([]protocol.Notice, error) {
+	rs, err := s.queryNotices(ctx, `SELECT `+noticeCols+` FROM notices
+		WHERE withdrawn_at IS NULL AND (valid_until IS NULL OR valid_until > ?)
+		ORDER BY created_at, id`, now.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.Notice, len(rs))
+	for i, r := range rs {
+		out[i] = r.Notice
+	}
+	return out, nil
+}
+
+func (s *SQLite) queryNotices(ctx context.Context, query string, args ...any) ([]NoticeRecord, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list notices: %w", err)
+	}
+	defer rows.Close()
+	var out []NoticeRecord
+	for rows.Next() {
+		r, err := scanNotice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list notices: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list notices: %w", err)
+	}
+	return out, nil
+}
+
+// WithdrawNotice marks a notice withdrawn at t and returns it. Withdrawing a
+// withdrawn notice changes nothing and returns it as it is.
+func (s *SQLite) WithdrawNotice(ctx context.Context, id string, t time.Time) (NoticeRecord, error) {
+	if _, err := s.db.ExecContext(ctx, `UPDATE notices SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL`,
+		t.UnixNano(), id); err != nil {
+		return NoticeRecord{}, fmt.Errorf("store: withdraw notice %s: %w", id, err)
+	}
+	return s.Notice(ctx, id)
+}
+
+// FeedbackRecord is a stored feedback.
+type FeedbackRecord struct {
+	ID string // envelope id
+	protocol.Feedback
+	ReceivedAt time.Time
+}
+
+// InsertFeedback stores a feedback record exactly once by its id. It reports
+// duplicate when a record with the id is already stored (the stored record is
+// left as it is). A different record with the same ticket is ErrTicketConflict.
+// When it returns without error the record is durable.
+func (s *SQLite) InsertFeedback(ctx context.Context, id string, f protocol.Feedback, receivedAt time.Time) (duplicate bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("store: insert feedback %s: begin: %w", id, err)
+	}
+	defer rollback(tx, &err)
+	var owner string
+	switch err := tx.QueryRowContext(ctx, `SELECT id FROM feedback WHERE id = ? OR ticket = ? ORDER BY id = ? DESC LIMIT 1`,
+		id, f.Ticket, id).Scan(&owner); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return false, fmt.Errorf("store: insert feedback %s: lookup: %w", id, err)
+	case owner == id:
+		return true, nil
+	default:
+		return false, fmt.Errorf("store: insert feedback %s: ticket %s held by %s: %w", id, f.Ticket, owner, ErrTicketConflict)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO feedback
+		(id, ticket, kiosk, kind, category, building, unit, room, description, phone, submitted_at, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, f.Ticket, f.Kiosk, string(f.Kind), string(f.Category), f.Where.Building, f.Where.Unit, f.Where.Room,
+		f.Description, f.Phone, nanos(f.SubmittedAt), nanos(receivedAt)); err != nil {
+		return false, fmt.Errorf("store: insert feedback %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("store: insert feedback %s: commit: %w", id, err)
+	}
+	return false, nil
+}
+
+// Feedback returns feedback newest first (by time received), at most limit
+// records, of one kiosk when kiosk is not empty.
+func (s *SQLite) Feedback(ctx context.Context, kiosk string, limit int) ([]FeedbackRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, ticket, kiosk, kind, category, building, unit, room,
+		description, phone, submitted_at, received_at FROM feedback
+		WHERE ? = '' OR kiosk = ? ORDER BY received_at DESC, id DESC LIMIT ?`, kiosk, kiosk, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list feedback: %w", err)
+	}
+	defer rows.Close()
+	var out []FeedbackRecord
+	for rows.Next() {
+		var (
+			r                   FeedbackRecord
+			submitted, received sql.NullInt64
+		)
+		if err := rows.Scan(&r.ID, &r.Ticket, &r.Kiosk, &r.Kind, &r.Category, &r.Where.Building, &r.Where.Unit,
+			&r.Where.Room, &r.Description, &r.Phone, &submitted, &received); err != nil {
+			return nil, fmt.Errorf("store: list feedback: %w", err)
+		}
+		r.SubmittedAt, r.ReceivedAt = fromNanos(submitted), fromNanos(received)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list feedback: %w", err)
+	}
+	return out, nil
+}
