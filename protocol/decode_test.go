@@ -75,6 +75,8 @@ func TestDecodeInvalid(t *testing.T) {
 		{"id without dashes", "presence", mut("presence_online.json", func(m obj) { m["id"] = "019ac0e10a007b128c3456789abcdef0" }), protocol.ErrInvalid},
 		{"ts missing", "heartbeat", mut("heartbeat.json", func(m obj) { delete(m, "ts") }), protocol.ErrInvalid},
 		{"ts not RFC 3339", "heartbeat", mut("heartbeat.json", func(m obj) { m["ts"] = "2026-11-26 02:20" }), protocol.ErrMalformed},
+		{"ts before year 1 in UTC", "ack", mut("ack_stored.json", func(m obj) { m["ts"] = "0001-01-01T00:30:00+01:00" }), protocol.ErrInvalid},
+		{"ts after year 9999 in UTC", "ack", mut("ack_stored.json", func(m obj) { m["ts"] = "9999-12-31T23:30:00-01:00" }), protocol.ErrInvalid},
 		{"body missing", "presence", mut("presence_online.json", func(m obj) { delete(m, "body") }), protocol.ErrInvalid},
 		{"body null", "presence", mut("presence_online.json", func(m obj) { m["body"] = nil }), protocol.ErrInvalid},
 		{"body a string", "presence", mut("presence_online.json", func(m obj) { m["body"] = "online" }), protocol.ErrMalformed},
@@ -180,7 +182,7 @@ func TestDecodeInvalid(t *testing.T) {
 			if !ok {
 				t.Fatalf("no decoder %q", c.decoder)
 			}
-			_, _, err := dec.decode(c.input(t))
+			_, err := dec.decode(c.input(t))
 			if !errors.Is(err, c.want) {
 				t.Fatalf("decode = %v, want an error wrapping %v", err, c.want)
 			}
@@ -231,8 +233,12 @@ func TestDecodeBoundaries(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, _, err := decoders[c.decoder].decode(mutate(t, c.file, c.f)); err != nil {
+			d, err := decoders[c.decoder].decode(mutate(t, c.file, c.f))
+			if err != nil {
 				t.Fatalf("decode: %v", err)
+			}
+			if d.encodeErr != nil {
+				t.Fatalf("re-encode: %v", d.encodeErr)
 			}
 		})
 	}

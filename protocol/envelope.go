@@ -27,8 +27,10 @@ const (
 	MaxFeedbackSize  = 16 << 10
 	MaxPresenceSize  = 1 << 10
 	MaxHeartbeatSize = 2 << 10
-	MaxAckSize       = 1 << 10
-	MaxDesiredSize   = 1 << 20
+	// MaxAckSize fits the longest valid ack even when every character of
+	// its ref and reason is escaped by the encoder (\u003c, \u2028: 6 bytes).
+	MaxAckSize     = 2 << 10
+	MaxDesiredSize = 1 << 20
 	// MaxEnvelopeSize bounds any envelope before its type is known.
 	MaxEnvelopeSize = MaxDesiredSize
 )
@@ -100,6 +102,10 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 	}
 	if e.TS.IsZero() {
 		return e, fmt.Errorf("%w: envelope ts is missing", ErrInvalid)
+	}
+	if y := e.TS.UTC().Year(); y < 1 || y > 9999 {
+		// Encode writes ts in UTC, which must be a four-digit year.
+		return e, fmt.Errorf("%w: envelope ts %s is outside years 1-9999 in UTC", ErrInvalid, e.TS.Format(time.RFC3339))
 	}
 	if len(e.Body) == 0 || bytes.Equal(e.Body, []byte("null")) {
 		return e, fmt.Errorf("%w: envelope body is missing", ErrInvalid)

@@ -38,19 +38,25 @@ func fuzzDecoder(f *testing.F, name string) {
 	addSeeds(f)
 	dec := decoders[name]
 	f.Fuzz(func(t *testing.T, data []byte) {
-		out, canon, err := dec.decode(data)
+		first, err := dec.decode(data)
 		if err != nil {
 			return
 		}
-		out2, canon2, err := dec.decode(out)
+		if first.encodeErr != nil {
+			t.Fatalf("accepted %q but cannot encode it again: %v", data, first.encodeErr)
+		}
+		second, err := dec.decode(first.reencoded)
 		if err != nil {
-			t.Fatalf("accepted %q but rejected its re-encoding %q: %v", data, out, err)
+			t.Fatalf("accepted %q but rejected its re-encoding %q: %v", data, first.reencoded, err)
 		}
-		if !bytes.Equal(canon, canon2) {
-			t.Fatalf("value changed across re-encoding:\nfirst:  %s\nsecond: %s", canon, canon2)
+		if second.encodeErr != nil {
+			t.Fatalf("re-encoding %q cannot be encoded again: %v", first.reencoded, second.encodeErr)
 		}
-		if !bytes.Equal(out, out2) {
-			t.Fatalf("encoding is not stable:\nfirst:  %s\nsecond: %s", out, out2)
+		if !bytes.Equal(first.canonical, second.canonical) {
+			t.Fatalf("value changed across re-encoding:\nfirst:  %s\nsecond: %s", first.canonical, second.canonical)
+		}
+		if !bytes.Equal(first.reencoded, second.reencoded) {
+			t.Fatalf("encoding is not stable:\nfirst:  %s\nsecond: %s", first.reencoded, second.reencoded)
 		}
 	})
 }

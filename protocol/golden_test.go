@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shequ/shequ/protocol"
 )
@@ -17,33 +18,36 @@ import (
 // decoder decodes one message type and re-encodes what it accepted, so the
 // golden, invalid-input and fuzz tests share one table of decoders.
 type decoder struct {
-	// decode returns the re-encoded message and a canonical JSON form of the
-	// decoded value (envelope without body, plus body) for comparisons.
-	decode func(data []byte) (reencoded []byte, canonical []byte, err error)
+	decode func(data []byte) (decoded, error)
+}
+
+// decoded is what a decoder accepted.
+type decoded struct {
+	canonical []byte // JSON of the decoded value (envelope without body, plus body)
+	reencoded []byte // the value encoded again with the package's encoder
+	encodeErr error  // why the value could not be encoded again
 }
 
 // envelopeDecoder adapts a typed envelope decoder.
 func envelopeDecoder[T any](dec func([]byte) (protocol.Envelope, T, error)) decoder {
-	return decoder{decode: func(data []byte) ([]byte, []byte, error) {
+	return decoder{decode: func(data []byte) (decoded, error) {
 		e, body, err := dec(data)
 		if err != nil {
-			return nil, nil, err
+			return decoded{}, err
 		}
-		out, err := protocol.EncodeID(e.ID, e.Type, e.TS, body)
-		if err != nil {
-			return nil, nil, fmt.Errorf("re-encode: %w", err)
-		}
-		canon, err := json.Marshal(struct {
+		var d decoded
+		d.reencoded, d.encodeErr = protocol.EncodeID(e.ID, e.Type, e.TS, body)
+		d.canonical, err = json.Marshal(struct {
 			V    int
 			ID   string
 			Type string
-			TS   string
+			TS   time.Time
 			Body T
-		}{e.V, e.ID, e.Type, e.TS.UTC().Format("2006-01-02T15:04:05.999999999Z07:00"), body})
+		}{e.V, e.ID, e.Type, e.TS.UTC(), body})
 		if err != nil {
-			return nil, nil, fmt.Errorf("canonical form: %w", err)
+			d.encodeErr = errors.Join(d.encodeErr, fmt.Errorf("canonical form: %w", err))
 		}
-		return out, canon, nil
+		return d, nil
 	}}
 }
 
@@ -53,16 +57,15 @@ var decoders = map[string]decoder{
 	"heartbeat": envelopeDecoder(protocol.DecodeHeartbeat),
 	"ack":       envelopeDecoder(protocol.DecodeAck),
 	"desired":   envelopeDecoder(protocol.DecodeDesired),
-	"feedback_request": {decode: func(data []byte) ([]byte, []byte, error) {
+	"feedback_request": {decode: func(data []byte) (decoded, error) {
 		r, err := protocol.DecodeFeedbackRequest(data)
 		if err != nil {
-			return nil, nil, err
+			return decoded{}, err
 		}
-		out, err := json.Marshal(r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("re-encode: %w", err)
-		}
-		return out, out, nil
+		var d decoded
+		d.reencoded, d.encodeErr = json.Marshal(r)
+		d.canonical = d.reencoded
+		return d, nil
 	}},
 }
 
@@ -108,10 +111,14 @@ func TestGoldenRoundTrip(t *testing.T) {
 	for _, g := range goldens {
 		t.Run(g.file, func(t *testing.T) {
 			in := readFile(t, g.file)
-			out, _, err := decoders[g.decoder].decode(in)
+			d, err := decoders[g.decoder].decode(in)
 			if err != nil {
 				t.Fatalf("decode %s: %v", g.file, err)
 			}
+			if d.encodeErr != nil {
+				t.Fatalf("re-encode %s: %v", g.file, d.encodeErr)
+			}
+			out := d.reencoded
 			if !sameJSON(t, in, out) {
 				t.Errorf("re-encoded JSON differs from golden file\n got: %s\nwant: %s", out, in)
 			}
@@ -195,7 +202,7 @@ func TestInvalidFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _, err = dec.decode(in)
+			_, err = dec.decode(in)
 			if !errors.Is(err, want) {
 				t.Fatalf("decode = %v, want an error wrapping %v", err, want)
 			}
@@ -205,9 +212,18 @@ func TestInvalidFiles(t *testing.T) {
 
 // TestEncodeLimit checks that Encode refuses what the decoder would refuse.
 func TestEncodeLimit(t *testing.T) {
-	big := protocol.Ack{Ref: protocol.NewID(), Status: protocol.AckRejected, Reason: strings.Repeat("因", 400)}
+	big := protocol.Ack{Ref: protocol.NewID(), Status: protocol.AckRejected, Reason: strings.Repeat("因", 1000)}
 	if _, err := protocol.Encode(protocol.TypeAck, fixedTime, big); !errors.Is(err, protocol.ErrTooLarge) {
 		t.Fatalf("Encode oversized ack: err = %v, want ErrTooLarge", err)
+	}
+	// The longest valid ack, with every character escaped on the wire,
+	// still fits its limit.
+	worst := protocol.Ack{Ref: strings.Repeat("&", 64), Status: protocol.AckDuplicate, Reason: strings.Repeat("\u2028", protocol.MaxReason)}
+	if err := worst.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := protocol.Encode(protocol.TypeAck, fixedTime, worst); err != nil {
+		t.Fatalf("Encode longest valid ack: %v", err)
 	}
 	ok := protocol.Ack{Ref: protocol.NewID(), Status: protocol.AckStored}
 	b, err := protocol.Encode(protocol.TypeAck, fixedTime, ok)
