@@ -1,0 +1,320 @@
+package link_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shequ/shequ/agent/internal/hubtest"
+	"github.com/shequ/shequ/agent/link"
+	"github.com/shequ/shequ/agent/store"
+	"github.com/shequ/shequ/protocol"
+)
+
+const kiosk = "k-sangcheng-01"
+
+const wait = 10 * time.Second
+
+// recorder is an Observer that remembers what it was told.
+type recorder struct {
+	mu      sync.Mutex
+	applied []int64
+	ups     []bool
+	changes int
+}
+
+func (r *recorder) Connected(up bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ups = append(r.ups, up)
+}
+
+func (r *recorder) DesiredApplied(doc protocol.DesiredState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applied = append(r.applied, doc.Version)
+}
+
+func (r *recorder) OutboxChanged() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.changes++
+}
+
+func (r *recorder) appliedVersions() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int64(nil), r.applied...)
+}
+
+type fixture struct {
+	broker *hubtest.Broker
+	hub    *hubtest.Hub
+	st     *store.Store
+	link   *link.Link
+	obs    *recorder
+	stop   func() // cancels Run and waits for it to return
+}
+
+func start(t *testing.T, cfg link.Config) *fixture {
+	t.Helper()
+	f := &fixture{broker: hubtest.StartBroker(t), obs: &recorder{}}
+	f.hub = hubtest.NewHub(t, f.broker)
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "agent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.st = st
+	cfg.KioskID = kiosk
+	cfg.BrokerURL = f.broker.URL
+	cfg.DataDir = dir
+	if cfg.ReconnectMin == 0 {
+		cfg.ReconnectMin = 10 * time.Millisecond
+		cfg.ReconnectMax = 50 * time.Millisecond
+	}
+	f.link, err = link.New(cfg, st, f.obs, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.link.Run(ctx) }()
+	var once sync.Once
+	f.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(wait):
+				t.Errorf("Run did not return after cancel")
+			}
+		})
+	}
+	t.Cleanup(func() {
+		f.stop()
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return f
+}
+
+func (f *fixture) addFeedback(t *testing.T) string {
+	t.Helper()
+	rc, err := f.st.AddFeedback(kiosk, protocol.FeedbackRequest{Kind: protocol.KindHelp, Category: protocol.CatGreenSpace, Description: "绿化带被圈占"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.link.Wake()
+	return rc.ID
+}
+
+func (f *fixture) depth(t *testing.T) int {
+	t.Helper()
+	d, err := f.st.OutboxDepth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func desired(t *testing.T, kiosk string, version int64) protocol.DesiredState {
+	t.Helper()
+	data, err := os.ReadFile("../../protocol/testdata/desired.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, doc, err := protocol.DecodeDesired(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.Kiosk, doc.Version = kiosk, version
+	return doc
+}
+
+func TestFeedbackReachesHubAndAckEmptiesOutbox(t *testing.T) {
+	f := start(t, link.Config{})
+	before := f.addFeedback(t) // queued before the first connect
+
+	birth := f.hub.Presence(kiosk, wait)
+	if birth.State != protocol.Online || birth.Epoch != f.link.Epoch() || birth.Epoch <= 0 {
+		t.Fatalf("birth = %+v, link epoch %d", birth, f.link.Epoch())
+	}
+	after := f.addFeedback(t) // queued while connected
+
+	for _, want := range []string{before, after} {
+		id, fb := f.hub.Feedback(kiosk, wait)
+		if id != want || fb.Kiosk != kiosk {
+			t.Fatalf("feedback %s from %s, want %s", id, fb.Kiosk, want)
+		}
+		f.hub.Ack(kiosk, id, protocol.AckStored, "")
+	}
+	hubtest.Eventually(t, wait, "outbox empty after acks", func() bool { return f.depth(t) == 0 })
+
+	m := f.hub.Next(kiosk, protocol.ChannelHeartbeat, wait)
+	_, hb, err := protocol.DecodeHeartbeat(m.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hb.Epoch != birth.Epoch || hb.SoftwareVersion != "dev" || hb.FreeDiskBytes <= 0 {
+		t.Errorf("heartbeat %+v", hb)
+	}
+}
+
+func TestRejectedGoesToDeadLetters(t *testing.T) {
+	f := start(t, link.Config{})
+	id := f.addFeedback(t)
+	got, _ := f.hub.Feedback(kiosk, wait)
+	f.hub.Ack(kiosk, got, protocol.AckRejected, "kiosk not enrolled")
+	hubtest.Eventually(t, wait, "record dead-lettered", func() bool { return f.depth(t) == 0 })
+	dead, err := f.st.DeadLetters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].ID != id || dead[0].Reason != "kiosk not enrolled" {
+		t.Fatalf("dead letters = %+v", dead)
+	}
+}
+
+func TestResentAfterReconnectWithNewEpochAndWill(t *testing.T) {
+	f := start(t, link.Config{ResendAfter: time.Hour})
+	birth := f.hub.Presence(kiosk, wait)
+	id := f.addFeedback(t)
+	first := f.hub.Next(kiosk, protocol.ChannelFeedback, wait)
+
+	if !f.broker.Kick(kiosk) {
+		t.Fatal("agent was not connected")
+	}
+	will := f.hub.Presence(kiosk, wait)
+	if will.State != protocol.Offline || will.Epoch != birth.Epoch {
+		t.Fatalf("will = %+v, want offline with epoch %d", will, birth.Epoch)
+	}
+	rebirth := f.hub.Presence(kiosk, wait)
+	if rebirth.State != protocol.Online || rebirth.Epoch <= birth.Epoch {
+		t.Fatalf("birth after reconnect = %+v, want online with epoch > %d", rebirth, birth.Epoch)
+	}
+	again := f.hub.Next(kiosk, protocol.ChannelFeedback, wait)
+	if !bytes.Equal(again.Payload, first.Payload) {
+		t.Fatalf("record %s changed on resend:\n%s\n%s", id, first.Payload, again.Payload)
+	}
+	f.hub.Ack(kiosk, id, protocol.AckDuplicate, "")
+	hubtest.Eventually(t, wait, "outbox empty after ack", func() bool { return f.depth(t) == 0 })
+
+	f.stop()
+	bye := f.hub.Presence(kiosk, wait)
+	if bye.State != protocol.Offline || bye.Epoch != rebirth.Epoch {
+		t.Fatalf("presence on shutdown = %+v, want offline with epoch %d", bye, rebirth.Epoch)
+	}
+}
+
+func TestResentAfterTimeoutWhileConnected(t *testing.T) {
+	f := start(t, link.Config{ResendAfter: 50 * time.Millisecond})
+	f.hub.Presence(kiosk, wait)
+	id := f.addFeedback(t)
+	for range 3 {
+		got, _ := f.hub.Feedback(kiosk, wait)
+		if got != id {
+			t.Fatalf("got %s, want %s", got, id)
+		}
+	}
+	f.hub.Ack(kiosk, id, protocol.AckStored, "")
+	hubtest.Eventually(t, wait, "outbox empty", func() bool { return f.depth(t) == 0 })
+}
+
+func TestInFlightBound(t *testing.T) {
+	const maxInFlight, total = 8, 100
+	f := start(t, link.Config{MaxInFlight: maxInFlight, ResendAfter: 30 * time.Millisecond})
+	var ids []string
+	for range total {
+		ids = append(ids, f.addFeedback(t))
+	}
+	// Withhold acks: however long we watch, with resends going on, only
+	// the first maxInFlight records may appear.
+	seen := map[string]bool{}
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		m, ok := f.hub.TryNext(kiosk, protocol.ChannelFeedback, time.Until(deadline))
+		if !ok {
+			break
+		}
+		env, _, err := protocol.DecodeFeedback(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[env.ID] = true
+	}
+	if len(seen) != maxInFlight {
+		t.Fatalf("hub saw %d distinct records with acks withheld, want exactly %d", len(seen), maxInFlight)
+	}
+	for _, id := range ids[:maxInFlight] {
+		if !seen[id] {
+			t.Fatalf("record %s not among the first sent: not in key order", id)
+		}
+	}
+	// Now ack everything as it arrives; the whole backlog drains.
+	acked := map[string]bool{}
+	for len(acked) < total {
+		id, _ := f.hub.Feedback(kiosk, wait)
+		if !acked[id] {
+			acked[id] = true
+			f.hub.Ack(kiosk, id, protocol.AckStored, "")
+		}
+	}
+	hubtest.Eventually(t, wait, "outbox drained", func() bool { return f.depth(t) == 0 })
+}
+
+func TestDesired(t *testing.T) {
+	f := start(t, link.Config{})
+	f.hub.Presence(kiosk, wait)
+	steps := []struct {
+		name string
+		doc  protocol.DesiredState
+	}{
+		{"first applied", desired(t, kiosk, 5)},
+		{"older ignored", desired(t, kiosk, 3)},
+		{"equal ignored", desired(t, kiosk, 5)},
+		{"other kiosk ignored", desired(t, "k-other", 9)},
+		{"newer applied", desired(t, kiosk, 6)},
+	}
+	for _, s := range steps {
+		f.hub.Desired(kiosk, s.doc)
+	}
+	hubtest.Eventually(t, wait, "version 6 applied", func() bool {
+		v, err := f.st.DesiredVersion()
+		return err == nil && v == 6
+	})
+	if got := f.obs.appliedVersions(); len(got) != 2 || got[0] != 5 || got[1] != 6 {
+		t.Fatalf("applied versions %v, want [5 6]", got)
+	}
+
+	// The retained document is applied again after a reconnect, but a
+	// version not newer than held is not reported.
+	f.broker.Kick(kiosk)
+	f.hub.Presence(kiosk, wait) // will
+	f.hub.Presence(kiosk, wait) // birth
+	f.hub.Desired(kiosk, desired(t, kiosk, 7))
+	hubtest.Eventually(t, wait, "version 7 applied", func() bool {
+		v, err := f.st.DesiredVersion()
+		return err == nil && v == 7
+	})
+	if got := f.obs.appliedVersions(); len(got) != 3 {
+		t.Fatalf("applied versions %v, want [5 6 7]", got)
+	}
+}
+
+func TestNewRefusesBadKiosk(t *testing.T) {
+	for _, id := range []string{"", "K1", "a/b", "a+", "#"} {
+		if _, err := link.New(link.Config{KioskID: id}, nil, &recorder{}, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("New(kiosk %q) succeeded", id)
+		}
+	}
+}
