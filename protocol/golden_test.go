@@ -142,7 +142,7 @@ func TestGoldenValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Type != protocol.TypeDesired || ds.Version != 17 || len(ds.Notices) != 2 || ds.Station.CommunityName != "桑城社区" {
+	if e.Type != protocol.TypeDesired || ds.Version != 17 || len(ds.Notices) != 2 || ds.Station.CommunityName != "桑城居委" {
 		t.Errorf("desired decoded to %+v", ds)
 	}
 	if !ds.Notices[1].ValidUntil.IsZero() {
