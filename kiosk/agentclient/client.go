@@ -1,0 +1,187 @@
+// Package agentclient is the kiosk's client for the agent's local API
+// (protocol/local.go), spoken as HTTP over the agent's Unix socket. It never
+// talks MQTT or opens the agent's database.
+package agentclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/shequ/shequ/kiosk/screen"
+	"github.com/shequ/shequ/protocol"
+)
+
+// Limits.
+const (
+	// MaxResponseSize bounds any JSON reply of the agent. The notices reply
+	// carries at most one desired-state document.
+	MaxResponseSize = protocol.MaxDesiredSize + 64<<10
+	// MaxErrorSize bounds the body of an error reply.
+	MaxErrorSize = 4 << 10
+	// MaxEventLine bounds one line of the event stream.
+	MaxEventLine = 4 << 10
+	// RequestTimeout bounds each plain request (not the event stream).
+	RequestTimeout = 15 * time.Second
+)
+
+// Errors returned, wrapped, by the client.
+var (
+	// ErrTooLarge means a reply or an event line exceeded its size limit.
+	ErrTooLarge = errors.New("agentclient: reply too large")
+	// ErrMalformed means a reply was not the JSON the local API specifies.
+	ErrMalformed = errors.New("agentclient: malformed reply")
+)
+
+// StatusError is an error reply of the agent.
+type StatusError struct {
+	Code    int    // HTTP status
+	Message string // ErrorResponse.Error, or the status text
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("agent replied %d: %s", e.Code, e.Message)
+}
+
+// Client talks to one agent. It is safe for concurrent use.
+type Client struct {
+	hc *http.Client
+}
+
+var _ screen.Submitter = (*Client)(nil)
+
+// base is the URL prefix of requests; the host is ignored by the transport.
+const base = "http://agent"
+
+// New returns a client for the agent listening on the Unix socket at path.
+// Nothing is dialled until the first request.
+func New(socket string) *Client {
+	var d net.Dialer
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", socket)
+		},
+		MaxIdleConns:          4,
+		IdleConnTimeout:       30 * time.Second,
+		ResponseHeaderTimeout: RequestTimeout,
+		DisableCompression:    true,
+	}
+	return &Client{hc: &http.Client{Transport: tr}}
+}
+
+// Close releases idle connections.
+func (c *Client) Close() {
+	c.hc.CloseIdleConnections()
+}
+
+// Notices fetches the station and the notices the agent holds.
+func (c *Client) Notices(ctx context.Context) (protocol.LocalNotices, error) {
+	var out protocol.LocalNotices
+	err := c.do(ctx, http.MethodGet, protocol.LocalPathNotices, nil, http.StatusOK, &out)
+	return out, err
+}
+
+// Status fetches the agent's status.
+func (c *Client) Status(ctx context.Context) (protocol.AgentStatus, error) {
+	var out protocol.AgentStatus
+	err := c.do(ctx, http.MethodGet, protocol.LocalPathStatus, nil, http.StatusOK, &out)
+	return out, err
+}
+
+// SubmitFeedback submits a resident's feedback. A receipt means the record is
+// durable in the agent's outbox.
+func (c *Client) SubmitFeedback(ctx context.Context, req protocol.FeedbackRequest) (protocol.FeedbackReceipt, error) {
+	var out protocol.FeedbackReceipt
+	if err := req.Validate(); err != nil {
+		return out, fmt.Errorf("agentclient: submit feedback: %w", err)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return out, fmt.Errorf("agentclient: encode feedback: %w", err)
+	}
+	if err := c.do(ctx, http.MethodPost, protocol.LocalPathFeedback, body, http.StatusCreated, &out); err != nil {
+		return out, err
+	}
+	if err := protocol.ValidTicket(out.Ticket); err != nil {
+		return out, fmt.Errorf("%w: %s: %v", ErrMalformed, protocol.LocalPathFeedback, err)
+	}
+	return out, nil
+}
+
+// do performs one request and strictly decodes a reply of status want into out.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, want int, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return fmt.Errorf("agentclient: %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("agentclient: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("agentclient: %s %s: %w", method, path, readError(resp))
+	}
+	data, err := readLimited(resp.Body, MaxResponseSize)
+	if err != nil {
+		return fmt.Errorf("agentclient: %s %s: %w", method, path, err)
+	}
+	if err := strictUnmarshal(data, out); err != nil {
+		return fmt.Errorf("%w: %s %s: %v", ErrMalformed, method, path, err)
+	}
+	return nil
+}
+
+func readError(resp *http.Response) error {
+	e := &StatusError{Code: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
+	data, err := readLimited(resp.Body, MaxErrorSize)
+	if err != nil {
+		return e
+	}
+	var er protocol.ErrorResponse
+	if json.Unmarshal(data, &er) == nil && er.Error != "" {
+		e.Message = er.Error
+	}
+	return e
+}
+
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read reply: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	return data, nil
+}
+
+// strictUnmarshal decodes exactly one JSON value, rejecting unknown fields
+// and trailing data.
+func strictUnmarshal(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return errors.New("trailing data after JSON value")
+	}
+	return nil
+}
