@@ -1,0 +1,398 @@
+// Package api is the hub's HTTP JSON API for staff tools: notices (create,
+// list, withdraw), feedback, kiosk status and the org tree.
+//
+//	POST /api/v1/notices                 NoticeRequest → 201 Notice
+//	GET  /api/v1/notices[?all=1]         → {"notices":[Notice]} (scheduled and active; all=1 adds expired and withdrawn)
+//	GET  /api/v1/notices/{id}            → Notice
+//	POST /api/v1/notices/{id}/withdraw   → 200 Notice (idempotent)
+//	GET  /api/v1/feedback[?kiosk=&limit=] → {"feedback":[Feedback]} newest first
+//	GET  /api/v1/kiosks                  → {"kiosks":[Kiosk]}
+//	GET  /api/v1/org                     → the org tree in its file format
+//	GET  /healthz                        → 200 "ok"
+//
+// Errors are {"error": "..."} with status 400, 404, 405, 413 or 500.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/shequ/shequ/hub/orgtree"
+	"github.com/shequ/shequ/hub/store"
+	"github.com/shequ/shequ/protocol"
+)
+
+// MaxBodySize bounds every request body.
+const MaxBodySize = 64 << 10
+
+// Feedback list limits.
+const (
+	DefaultFeedbackLimit = 100
+	MaxFeedbackLimit     = 1000
+)
+
+// Store is what the API needs from the hub database.
+type Store interface {
+	CreateNotice(ctx context.Context, n protocol.Notice, createdAt time.Time) error
+	Notice(ctx context.Context, id string) (store.NoticeRecord, error)
+	Notices(ctx context.Context) ([]store.NoticeRecord, error)
+	WithdrawNotice(ctx context.Context, id string, at time.Time) (store.NoticeRecord, error)
+	Feedback(ctx context.Context, kiosk string, limit int) ([]store.FeedbackRecord, error)
+	Kiosks(ctx context.Context) ([]store.KioskRecord, error)
+}
+
+var _ Store = (*store.SQLite)(nil)
+
+// Config configures the API.
+type Config struct {
+	Store Store         // required
+	Tree  *orgtree.Tree // required
+	// OfflineAfter is how long after the last presence or heartbeat a
+	// kiosk counts as offline; default 90s.
+	OfflineAfter time.Duration
+	// NoticeChanged, if set, is called after a notice was created or
+	// withdrawn and committed, before the reply.
+	NoticeChanged func(ctx context.Context, n protocol.Notice)
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+// API serves the hub's HTTP API. It is an http.Handler.
+type API struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the API handler.
+func New(cfg Config, log *slog.Logger) (*API, error) {
+	if cfg.Store == nil || cfg.Tree == nil {
+		return nil, errors.New("api: Store and Tree are required")
+	}
+	if cfg.OfflineAfter <= 0 {
+		cfg.OfflineAfter = 90 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &API{cfg: cfg, log: log, mux: http.NewServeMux()}
+	a.mux.HandleFunc("POST /api/v1/notices", a.createNotice)
+	a.mux.HandleFunc("GET /api/v1/notices", a.listNotices)
+	a.mux.HandleFunc("GET /api/v1/notices/{id}", a.getNotice)
+	a.mux.HandleFunc("POST /api/v1/notices/{id}/withdraw", a.withdrawNotice)
+	a.mux.HandleFunc("GET /api/v1/feedback", a.listFeedback)
+	a.mux.HandleFunc("GET /api/v1/kiosks", a.listKiosks)
+	a.mux.HandleFunc("GET /api/v1/org", a.org)
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if _, err := io.WriteString(w, "ok"); err != nil {
+			log.Debug("writing healthz reply", "err", err)
+		}
+	})
+	return a, nil
+}
+
+// NewServer returns an http.Server for h with the hub's timeouts.
+func NewServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// ServeHTTP serves a request, turning the mux's own 404 and 405 replies into
+// JSON errors.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		cw := &captureWriter{header: make(http.Header), code: http.StatusNotFound}
+		a.mux.ServeHTTP(cw, r)
+		if allow := cw.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		a.error(w, cw.code, fmt.Errorf("%s %s: %s", r.Method, r.URL.Path, http.StatusText(cw.code)))
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// captureWriter records the status and headers of the mux's fallback reply
+// and discards its plain-text body.
+type captureWriter struct {
+	header http.Header
+	code   int
+}
+
+func (c *captureWriter) Header() http.Header         { return c.header }
+func (c *captureWriter) WriteHeader(code int)        { c.code = code }
+func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func (a *API) error(w http.ResponseWriter, code int, err error) {
+	if code >= 500 {
+		a.log.Error("API request failed", "err", err)
+		err = errors.New(http.StatusText(code))
+	}
+	a.json(w, code, errorBody{Error: err.Error()})
+}
+
+func (a *API) json(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		a.log.Error("encoding API reply", "err", err)
+		code, b = http.StatusInternalServerError, []byte(`{"error":"Internal Server Error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		a.log.Debug("writing API reply", "err", err)
+	}
+}
+
+// readBody reads a request body within MaxBodySize.
+func readBody(r *http.Request) ([]byte, int, error) {
+	b, err := io.ReadAll(r.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", tooLarge.Limit)
+	}
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err)
+	}
+	return b, 0, nil
+}
+
+// Notice is a notice as the API shows it.
+type Notice struct {
+	protocol.Notice
+	Status      string    `json:"status"` // scheduled, active, expired or withdrawn
+	CreatedAt   time.Time `json:"created_at"`
+	WithdrawnAt time.Time `json:"withdrawn_at,omitzero"`
+}
+
+// Notice statuses.
+const (
+	StatusScheduled = "scheduled"
+	StatusActive    = "active"
+	StatusExpired   = "expired"
+	StatusWithdrawn = "withdrawn"
+)
+
+func noticeView(r store.NoticeRecord, now time.Time) Notice {
+	st := StatusActive
+	switch {
+	case !r.WithdrawnAt.IsZero():
+		st = StatusWithdrawn
+	case !r.ValidUntil.IsZero() && !now.Before(r.ValidUntil):
+		st = StatusExpired
+	case now.Before(r.ValidFrom):
+		st = StatusScheduled
+	}
+	return Notice{Notice: r.Notice, Status: st, CreatedAt: r.CreatedAt, WithdrawnAt: r.WithdrawnAt}
+}
+
+func (a *API) createNotice(w http.ResponseWriter, r *http.Request) {
+	body, code, err := readBody(r)
+	if err != nil {
+		a.error(w, code, err)
+		return
+	}
+	req, err := DecodeNoticeRequest(body)
+	if err != nil {
+		a.error(w, http.StatusBadRequest, err)
+		return
+	}
+	now := a.cfg.Now().UTC()
+	n := req.Notice(protocol.NewID(), now)
+	if err := n.Validate(); err != nil {
+		a.error(w, http.StatusBadRequest, err)
+		return
+	}
+	if _, err := a.cfg.Tree.Resolve(n.Targets); err != nil {
+		a.error(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := a.cfg.Store.CreateNotice(r.Context(), n, now); err != nil {
+		a.error(w, http.StatusInternalServerError, err)
+		return
+	}
+	rec, err := a.cfg.Store.Notice(r.Context(), n.ID)
+	if err != nil {
+		a.error(w, http.StatusInternalServerError, err)
+		return
+	}
+	a.log.Info("notice created", "id", n.ID, "title", n.Title, "targets", n.Targets)
+	if a.cfg.NoticeChanged != nil {
+		a.cfg.NoticeChanged(r.Context(), rec.Notice)
+	}
+	a.json(w, http.StatusCreated, noticeView(rec, now))
+}
+
+func (a *API) listNotices(w http.ResponseWriter, r *http.Request) {
+	all := r.URL.Query().Get("all")
+	if all != "" && all != "0" && all != "1" {
+		a.error(w, http.StatusBadRequest, fmt.Errorf("all must be 0 or 1, got %q", all))
+		return
+	}
+	recs, err := a.cfg.Store.Notices(r.Context())
+	if err != nil {
+		a.error(w, http.StatusInternalServerError, err)
+		return
+	}
+	now := a.cfg.Now()
+	out := []Notice{}
+	for _, rec := range recs {
+		v := noticeView(rec, now)
+		if all == "1" || v.Status == StatusActive || v.Status == StatusScheduled {
+			out = append(out, v)
+		}
+	}
+	a.json(w, http.StatusOK, struct {
+		Notices []Notice `json:"notices"`
+	}{out})
+}
+
+func (a *API) getNotice(w http.ResponseWriter, r *http.Request) {
+	rec, err := a.cfg.Store.Notice(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		a.error(w, http.StatusNotFound, fmt.Errorf("no notice %q", r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		a.error(w, http.StatusInternalServerError, err)
+		return
+	}
+	a.json(w, http.StatusOK, noticeView(rec, a.cfg.Now()))
+}
+
+func (a *API) withdrawNotice(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	now := a.cfg.Now().UTC()
+	rec, err := a.cfg.Store.WithdrawNotice(r.Context(), id, now)
+	if errors.Is(err, store.ErrNotFound) {
+		a.error(w, http.StatusNotFound, fmt.Errorf("no notice %q", id))
+		return
+	}
+	if err != nil {
+		a.error(w, http.StatusInternalServerError, err)
+		return
+	}
+	a.log.Info("notice withdrawn", "id", id)
+	if a.cfg.NoticeChanged != nil {
+		a.cfg.NoticeChanged(r.Context(), rec.Notice)
+	}
+	a.json(w, http.StatusOK, noticeView(rec, now))
+}
+
+// Feedback is a feedback record as the API shows it.
+type Feedback struct {
+	ID string `json:"id"`
+	protocol.Feedback
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+func (a *API) listFeedback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	kiosk := q.Get("kiosk")
+	if kiosk != "" {
+		if err := protocol.ValidID(kiosk); err != nil {
+			a.error(w, http.StatusBadRequest, fmt.Errorf("kiosk: %w", err))
+			return
+		}
+	}
+	limit := DefaultFeedbackLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxFeedbackLimit {
+			a.error(w, http.StatusBadRequest, fmt.Errorf("limit must be 1-%d, got %q", MaxFeedbackLimit, s))
+			return
+		}
+		limit = n
+	}
+	recs, err := a.cfg.Store.Feedback(r.Context(), kiosk, limit)
+	if err != nil {
+		a.error(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := make([]Feedback, len(recs))
+	for i, rec := range recs {
+		out[i] = Feedback{ID: rec.ID, Feedback: rec.Feedback, ReceivedAt: rec.ReceivedAt}
+	}
+	a.json(w, http.StatusOK, struct {
+		Feedback []Feedback `json:"feedback"`
+	}{out})
+}
+
+// Kiosk is a kiosk's status as the API shows it.
+type Kiosk struct {
+	ID              string    `json:"id"`
+	Name            string    `json:"name"`
+	Community       string    `json:"community"`
+	CommunityName   string    `json:"community_name"`
+	Online          bool      `json:"online"`
+	LastSeen        time.Time `json:"last_seen,omitzero"`
+	Epoch           int64     `json:"epoch"`
+	SoftwareVersion string    `json:"software_version"`
+	UptimeSeconds   int64     `json:"uptime_seconds"`
+	OutboxDepth     int       `json:"outbox_depth"`
+	ContentVersion  int64     `json:"content_version"`
+	DesiredVersion  int64     `json:"desired_version"`
+	FreeDiskBytes   int64     `json:"free_disk_bytes"`
+	InOrgTree       bool      `json:"in_org_tree"`
+}
+
+func (a *API) listKiosks(w http.ResponseWriter, r *http.Request) {
+	recs, err := a.cfg.Store.Kiosks(r.Context())
+	if err != nil {
+		a.error(w, http.StatusInternalServerError, err)
+		return
+	}
+	byID := make(map[string]store.KioskRecord, len(recs))
+	for _, k := range recs {
+		byID[k.ID] = k
+	}
+	now := a.cfg.Now()
+	view := func(k store.KioskRecord, org orgtree.Kiosk, inTree bool) Kiosk {
+		return Kiosk{
+			ID: k.ID, Name: org.Name, Community: org.Community, CommunityName: org.CommunityName,
+			Online:   k.Online && !k.LastSeen.IsZero() && now.Sub(k.LastSeen) < a.cfg.OfflineAfter,
+			LastSeen: k.LastSeen, Epoch: k.Epoch, SoftwareVersion: k.SoftwareVersion,
+			UptimeSeconds: k.UptimeSeconds, OutboxDepth: k.OutboxDepth, ContentVersion: k.ContentVersion,
+			DesiredVersion: k.DesiredVersion, FreeDiskBytes: k.FreeDiskBytes, InOrgTree: inTree,
+		}
+	}
+	out := []Kiosk{}
+	for _, org := range a.cfg.Tree.Kiosks() {
+		k := byID[org.ID]
+		k.ID = org.ID
+		delete(byID, org.ID)
+		out = append(out, view(k, org, true))
+	}
+	for _, k := range recs { // kiosks that reported in but are not in the org tree
+		if _, ok := byID[k.ID]; ok {
+			out = append(out, view(k, orgtree.Kiosk{}, false))
+		}
+	}
+	a.json(w, http.StatusOK, struct {
+		Kiosks []Kiosk `json:"kiosks"`
+	}{out})
+}
+
+func (a *API) org(w http.ResponseWriter, _ *http.Request) {
+	a.json(w, http.StatusOK, a.cfg.Tree)
+}

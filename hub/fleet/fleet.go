@@ -1,0 +1,363 @@
+// Package fleet is the hub's MQTT side: a paho client that takes in the
+// kiosks' uplink (feedback, presence, heartbeat) through shared
+// subscriptions, stores it, acknowledges feedback once it is durable, and
+// publishes each kiosk's desired state retained.
+//
+// Messages are never processed in paho's handler: it hands each message to
+// one of a fixed set of workers, chosen by kiosk, so one kiosk's messages are
+// handled in order while different kiosks proceed in parallel.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/shequ/shequ/hub/store"
+	"github.com/shequ/shequ/protocol"
+)
+
+// Store is what the fleet needs from the hub database.
+type Store interface {
+	// InsertFeedback stores a record exactly once by id; when it returns nil
+	// the record is durable. An error wrapping store.ErrTicketConflict means
+	// the record can never be stored.
+	InsertFeedback(ctx context.Context, id string, f protocol.Feedback, receivedAt time.Time) (duplicate bool, err error)
+	ApplyPresence(ctx context.Context, p protocol.Presence, at time.Time) (applied bool, err error)
+	ApplyHeartbeat(ctx context.Context, h protocol.Heartbeat, at time.Time) (applied bool, err error)
+}
+
+var _ Store = (*store.SQLite)(nil)
+
+// Defaults for zero Config fields.
+const (
+	DefaultClientID = "shequ-hub"
+	DefaultGroup    = "shequ-hub"
+	DefaultWorkers  = 4
+	// QueueSize is how many messages may wait per worker. A message that
+	// finds its queue full is dropped with a warning; the agent resends
+	// unacknowledged records, so nothing is lost.
+	QueueSize = 256
+	// publishTimeout bounds waiting for the broker to take a publish.
+	publishTimeout = 10 * time.Second
+)
+
+// Config configures the fleet client.
+type Config struct {
+	BrokerURL string // e.g. "tcp://127.0.0.1:1883"; required
+	ClientID  string // default DefaultClientID
+	Group     string // shared-subscription group; default DefaultGroup
+	Workers   int    // default DefaultWorkers
+	Store     Store  // required
+	// OnConnect, if set, runs in its own goroutine after every reconnection
+	// to the broker, once subscribed (not after the first connection, which
+	// Start waits for).
+	OnConnect func()
+	// BeforeAck, if set, is called after a feedback record is committed
+	// and before its ack is published (fault injection for tests).
+	BeforeAck func(recordID string)
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+// Fleet is the hub's MQTT client.
+type Fleet struct {
+	cfg    Config
+	log    *slog.Logger
+	client paho.Client
+	queues []chan paho.Message
+
+	ready     chan error
+	readyOnce sync.Once
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New checks cfg and returns an unstarted Fleet.
+func New(cfg Config, log *slog.Logger) (*Fleet, error) {
+	if cfg.BrokerURL == "" {
+		return nil, errors.New("fleet: BrokerURL is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("fleet: Store is required")
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID
+	}
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	f := &Fleet{cfg: cfg, log: log, ready: make(chan error, 1)}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	for range cfg.Workers {
+		f.queues = append(f.queues, make(chan paho.Message, QueueSize))
+	}
+	opts := paho.NewClientOptions().
+		AddBroker(cfg.BrokerURL).
+		SetClientID(cfg.ClientID).
+		SetCleanSession(false).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetConnectTimeout(10 * time.Second).
+		SetOnConnectHandler(f.onConnect).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			f.log.Warn("lost connection to MQTT broker; reconnecting", "broker", cfg.BrokerURL, "err", err)
+		}).
+		SetDefaultPublishHandler(f.route)
+	f.client = paho.NewClient(opts)
+	return f, nil
+}
+
+// Start starts the workers, connects to the broker and returns once the
+// uplink subscriptions are in place.
+func (f *Fleet) Start(ctx context.Context) error {
+	for _, q := range f.queues {
+		f.wg.Add(1)
+		go f.work(q)
+	}
+	if err := wait(ctx, f.client.Connect()); err != nil {
+		return fmt.Errorf("fleet: connect to %s: %w", f.cfg.BrokerURL, err)
+	}
+	select {
+	case err := <-f.ready:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("fleet: waiting for subscriptions: %w", ctx.Err())
+	}
+}
+
+// Close disconnects from the broker and stops the workers. Messages still
+// queued are not acknowledged and will be resent by their agents.
+func (f *Fleet) Close() error {
+	f.client.Disconnect(250)
+	f.cancel()
+	f.wg.Wait()
+	return nil
+}
+
+// onConnect (re)subscribes after every connect; paho runs it in its own
+// goroutine.
+func (f *Fleet) onConnect(c paho.Client) {
+	filters := map[string]byte{
+		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelFeedback):  protocol.UpTopic("+", protocol.ChannelFeedback).QoS(),
+		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelPresence):  protocol.UpTopic("+", protocol.ChannelPresence).QoS(),
+		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelHeartbeat): protocol.UpTopic("+", protocol.ChannelHeartbeat).QoS(),
+	}
+	tok := c.SubscribeMultiple(filters, f.route)
+	err := wait(f.ctx, tok)
+	if st, ok := tok.(*paho.SubscribeToken); ok && err == nil {
+		for filter, code := range st.Result() {
+			if code >= 0x80 {
+				err = errors.Join(err, fmt.Errorf("broker refused %s", filter))
+			}
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("fleet: subscribe: %w", err)
+		f.log.Error("subscribing to kiosk uplink failed", "err", err)
+	} else {
+		f.log.Info("connected to MQTT broker", "broker", f.cfg.BrokerURL, "client_id", f.cfg.ClientID)
+	}
+	first := false
+	f.readyOnce.Do(func() {
+		first = true
+		f.ready <- err
+	})
+	if err == nil && !first && f.cfg.OnConnect != nil {
+		go f.cfg.OnConnect()
+	}
+}
+
+// route hands a message to its kiosk's worker without blocking.
+func (f *Fleet) route(_ paho.Client, m paho.Message) {
+	t, err := protocol.ParseTopic(m.Topic())
+	if err != nil || t.Dir != protocol.Up {
+		f.log.Warn("dropping message on unexpected topic", "topic", m.Topic(), "err", err)
+		return
+	}
+	h := fnv.New32a()
+	h.Write([]byte(t.Kiosk)) // hash.Hash.Write never fails
+	q := f.queues[int(h.Sum32()%uint32(len(f.queues)))]
+	select {
+	case q <- m:
+	default:
+		f.log.Warn("worker queue full; dropping message, its sender will resend", "topic", m.Topic())
+	}
+}
+
+func (f *Fleet) work(q chan paho.Message) {
+	defer f.wg.Done()
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case m := <-q:
+			f.handle(f.ctx, m)
+		}
+	}
+}
+
+func (f *Fleet) handle(ctx context.Context, m paho.Message) {
+	t, err := protocol.ParseTopic(m.Topic())
+	if err != nil {
+		f.log.Warn("dropping message on unexpected topic", "topic", m.Topic(), "err", err)
+		return
+	}
+	switch t.Channel {
+	case protocol.ChannelFeedback:
+		f.feedback(ctx, t, m.Payload())
+	case protocol.ChannelPresence:
+		f.presence(ctx, t, m.Payload())
+	case protocol.ChannelHeartbeat:
+		f.heartbeat(ctx, t, m.Payload())
+	default:
+		f.log.Warn("dropping message on unexpected channel", "topic", m.Topic())
+	}
+}
+
+func (f *Fleet) feedback(ctx context.Context, t protocol.Topic, payload []byte) {
+	env, err := protocol.DecodeEnvelope(payload)
+	if err != nil {
+		f.log.Warn("dropping feedback without a valid envelope", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	log := f.log.With("kiosk", t.Kiosk, "record", env.ID)
+	_, fb, err := protocol.DecodeFeedback(payload)
+	if err == nil && fb.Kiosk != t.Kiosk {
+		err = fmt.Errorf("kiosk %q in the body does not match kiosk %q of the topic", fb.Kiosk, t.Kiosk)
+	}
+	if err != nil {
+		log.Warn("rejecting feedback", "err", err)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
+		return
+	}
+	dup, err := f.cfg.Store.InsertFeedback(ctx, env.ID, fb, f.cfg.Now())
+	if errors.Is(err, store.ErrTicketConflict) {
+		log.Warn("rejecting feedback", "err", err)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
+		return
+	}
+	if err != nil {
+		log.Error("storing feedback failed; not acknowledging, the kiosk will resend", "err", err)
+		return
+	}
+	if f.cfg.BeforeAck != nil {
+		f.cfg.BeforeAck(env.ID)
+	}
+	status := protocol.AckStored
+	if dup {
+		status = protocol.AckDuplicate
+	}
+	log.Info("feedback stored", "ticket", fb.Ticket, "status", status)
+	f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: status})
+}
+
+// reason shortens an error to fit an ack.
+func reason(err error) string {
+	s := err.Error()
+	if utf8.RuneCountInString(s) <= protocol.MaxReason {
+		return s
+	}
+	return string([]rune(s)[:protocol.MaxReason-1]) + "…"
+}
+
+func (f *Fleet) ack(ctx context.Context, kiosk string, a protocol.Ack) {
+	payload, err := protocol.Encode(protocol.TypeAck, f.cfg.Now(), a)
+	if err != nil {
+		f.log.Error("encoding ack failed", "kiosk", kiosk, "record", a.Ref, "err", err)
+		return
+	}
+	t := protocol.DownTopic(kiosk, protocol.ChannelAck)
+	if err := f.publish(ctx, t, payload); err != nil {
+		f.log.Warn("publishing ack failed; the kiosk will resend and get a duplicate ack",
+			"kiosk", kiosk, "record", a.Ref, "err", err)
+	}
+}
+
+func (f *Fleet) presence(ctx context.Context, t protocol.Topic, payload []byte) {
+	_, p, err := protocol.DecodePresence(payload)
+	if err == nil && p.Kiosk != t.Kiosk {
+		err = fmt.Errorf("kiosk %q in the body does not match kiosk %q of the topic", p.Kiosk, t.Kiosk)
+	}
+	if err != nil {
+		f.log.Warn("dropping presence", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	applied, err := f.cfg.Store.ApplyPresence(ctx, p, f.cfg.Now())
+	if err != nil {
+		f.log.Error("recording presence failed", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	if applied {
+		f.log.Info("kiosk presence", "kiosk", p.Kiosk, "state", p.State, "epoch", p.Epoch)
+	} else {
+		f.log.Info("ignoring stale presence", "kiosk", p.Kiosk, "state", p.State, "epoch", p.Epoch)
+	}
+}
+
+func (f *Fleet) heartbeat(ctx context.Context, t protocol.Topic, payload []byte) {
+	_, h, err := protocol.DecodeHeartbeat(payload)
+	if err == nil && h.Kiosk != t.Kiosk {
+		err = fmt.Errorf("kiosk %q in the body does not match kiosk %q of the topic", h.Kiosk, t.Kiosk)
+	}
+	if err != nil {
+		f.log.Warn("dropping heartbeat", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	applied, err := f.cfg.Store.ApplyHeartbeat(ctx, h, f.cfg.Now())
+	if err != nil {
+		f.log.Error("recording heartbeat failed", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	if !applied {
+		f.log.Debug("ignoring heartbeat of an old session", "kiosk", h.Kiosk, "epoch", h.Epoch)
+	}
+}
+
+// PublishDesired publishes a kiosk's desired state, retained at QoS 1, and
+// waits until the broker has taken it.
+func (f *Fleet) PublishDesired(ctx context.Context, d protocol.DesiredState) error {
+	payload, err := protocol.Encode(protocol.TypeDesired, f.cfg.Now(), d)
+	if err != nil {
+		return fmt.Errorf("fleet: desired state of %s: %w", d.Kiosk, err)
+	}
+	if err := f.publish(ctx, protocol.DownTopic(d.Kiosk, protocol.ChannelDesired), payload); err != nil {
+		return fmt.Errorf("fleet: desired state of %s: %w", d.Kiosk, err)
+	}
+	return nil
+}
+
+func (f *Fleet) publish(ctx context.Context, t protocol.Topic, payload []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	if err := wait(ctx, f.client.Publish(t.String(), t.QoS(), t.Retained(), payload)); err != nil {
+		return fmt.Errorf("publish %s: %w", t, err)
+	}
+	return nil
+}
+
+// wait waits for a paho token or the context, whichever ends first.
+func wait(ctx context.Context, tok paho.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
