@@ -148,7 +148,7 @@ func New(cfg Config, st *store.Store, obs Observer, log *slog.Logger) (*Link, er
 		cfg:            cfg,
 		st:             st,
 		obs:            obs,
-		log:            log.With("kiosk", k),
+		log:            log,
 		topicFeedback:  protocol.UpTopic(k, protocol.ChannelFeedback).String(),
 		topicPresence:  protocol.UpTopic(k, protocol.ChannelPresence).String(),
 		topicHeartbeat: protocol.UpTopic(k, protocol.ChannelHeartbeat).String(),
@@ -240,8 +240,8 @@ func (l *Link) session(ctx context.Context) (time.Duration, error) {
 		SetConnectRetry(false).
 		SetConnectTimeout(l.cfg.ConnectTimeout).
 		SetWriteTimeout(l.cfg.ConnectTimeout).
-		SetKeepAlive(30 * time.Second).
-		SetPingTimeout(10 * time.Second).
+		SetKeepAlive(30*time.Second).
+		SetPingTimeout(10*time.Second).
 		SetBinaryWill(l.topicPresence, will, 1, false).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			select {

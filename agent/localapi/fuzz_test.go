@@ -1,0 +1,78 @@
+package localapi
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shequ/shequ/protocol"
+)
+
+// fakeBackend accepts every valid request; it stands in for the agent so
+// the fuzzer exercises only the HTTP handling.
+type fakeBackend struct{ n int }
+
+func (f *fakeBackend) SubmitFeedback(req protocol.FeedbackRequest) (protocol.FeedbackReceipt, error) {
+	if err := req.Validate(); err != nil {
+		return protocol.FeedbackReceipt{}, err
+	}
+	f.n++
+	return protocol.FeedbackReceipt{ID: protocol.NewID(), Ticket: "261126-TEST-0001", SubmittedAt: time.Now()}, nil
+}
+func (f *fakeBackend) Notices() (protocol.LocalNotices, error) { return protocol.LocalNotices{}, nil }
+func (f *fakeBackend) Status() protocol.AgentStatus            { return protocol.AgentStatus{} }
+func (f *fakeBackend) Subscribe() (<-chan protocol.LocalEvent, func()) {
+	ch := make(chan protocol.LocalEvent)
+	return ch, func() {}
+}
+
+var _ Backend = (*fakeBackend)(nil)
+
+// FuzzFeedbackHandler posts arbitrary bodies to POST /v1/feedback: the
+// handler answers 201 exactly when the body is a valid request, otherwise
+// 400 or 413 with an ErrorResponse, and never panics.
+func FuzzFeedbackHandler(f *testing.F) {
+	seeds, err := filepath.Glob("../../protocol/testdata/feedback_request*.json")
+	if err != nil || len(seeds) == 0 {
+		f.Fatalf("no seeds: %v", err)
+	}
+	for _, p := range seeds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"kind":"help","category":"other","where":{}}`))
+	f.Add([]byte(`{"kind":"help"} {}`))
+	f.Add([]byte(strings.Repeat("[", 9000)))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := &fakeBackend{}
+		h := New(Config{}, b, slog.New(slog.DiscardHandler)).Handler()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, protocol.LocalPathFeedback, strings.NewReader(string(body))))
+		_, decodeErr := protocol.DecodeFeedbackRequest(body)
+		switch rec.Code {
+		case http.StatusCreated:
+			if decodeErr != nil || b.n != 1 {
+				t.Fatalf("201 for a body the decoder refuses (%v)", decodeErr)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			var e protocol.ErrorResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Fatalf("error reply %q is not an ErrorResponse", rec.Body.String())
+			}
+			if decodeErr == nil || b.n != 0 {
+				t.Fatalf("%d for a valid body", rec.Code)
+			}
+		default:
+			t.Fatalf("status %d", rec.Code)
+		}
+	})
+}

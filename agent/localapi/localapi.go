@@ -1,0 +1,256 @@
+// Package localapi serves the agent's local API (see protocol/local.go) as
+// JSON over HTTP on a Unix socket, for the kiosk UI and for technicians
+// (curl --unix-socket).
+package localapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/shequ/shequ/protocol"
+)
+
+// Backend is what the local API serves. The agent implements it.
+type Backend interface {
+	SubmitFeedback(req protocol.FeedbackRequest) (protocol.FeedbackReceipt, error)
+	Notices() (protocol.LocalNotices, error)
+	Status() protocol.AgentStatus
+	// Subscribe returns a stream of events and a function that ends it.
+	Subscribe() (events <-chan protocol.LocalEvent, cancel func())
+}
+
+// Config configures a Server. Zero values mean the defaults.
+type Config struct {
+	Socket       string        // Unix socket path; required for Start
+	PingInterval time.Duration // SSE keep-alive comment; default 15s
+}
+
+// Server is the local API server.
+type Server struct {
+	cfg  Config
+	b    Backend
+	log  *slog.Logger
+	srv  *http.Server
+	done chan struct{} // closed on shutdown: ends event streams
+
+	closeOnce sync.Once
+	served    chan error
+}
+
+// New returns a server for b.
+func New(cfg Config, b Backend, log *slog.Logger) *Server {
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 15 * time.Second
+	}
+	s := &Server{cfg: cfg, b: b, log: log, done: make(chan struct{}), served: make(chan error, 1)}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second, // lifted for event streams
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	s.srv.RegisterOnShutdown(func() { s.stopStreams() })
+	return s
+}
+
+func (s *Server) stopStreams() {
+	s.closeOnce.Do(func() { close(s.done) })
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	routes := map[string]map[string]http.HandlerFunc{
+		protocol.LocalPathNotices:  {http.MethodGet: s.notices},
+		protocol.LocalPathFeedback: {http.MethodPost: s.feedback},
+		protocol.LocalPathStatus:   {http.MethodGet: s.status},
+		protocol.LocalPathEvents:   {http.MethodGet: s.events},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		methods, ok := routes[r.URL.Path]
+		if !ok {
+			s.writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+			return
+		}
+		h, ok := methods[r.Method]
+		if !ok {
+			for m := range methods {
+				w.Header().Set("Allow", m)
+			}
+			s.writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+			return
+		}
+		h(w, r)
+	})
+}
+
+// Start listens on the socket and serves in the background. A stale socket
+// file left by a crash is removed; a socket another process still serves,
+// or a path that is not a socket, is an error.
+func (s *Server) Start() error {
+	path := s.cfg.Socket
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return fmt.Errorf("localapi: %s exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			if cerr := c.Close(); cerr != nil {
+				s.log.Warn("closing probe connection", "err", cerr)
+			}
+			return fmt.Errorf("localapi: %s is in use by another process", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("localapi: remove stale socket: %w", err)
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("localapi: listen: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		return errors.Join(fmt.Errorf("localapi: chmod socket: %w", err), ln.Close())
+	}
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.served <- err
+	}()
+	s.log.Info("local API listening", "socket", path)
+	return nil
+}
+
+// Close ends event streams, shuts the server down (waiting up to 5 s for
+// requests in progress) and removes the socket file.
+func (s *Server) Close() error {
+	s.stopStreams()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = fmt.Errorf("localapi: shutdown: %w", err)
+	}
+	select {
+	case serr := <-s.served:
+		if serr != nil {
+			err = errors.Join(err, fmt.Errorf("localapi: serve: %w", serr))
+		}
+	default: // never started
+	}
+	return err
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.log.Debug("reply not written; client gone", "err", err)
+	}
+}
+
+func (s *Server) writeError(w http.ResponseWriter, code int, msg string) {
+	s.writeJSON(w, code, protocol.ErrorResponse{Error: msg})
+}
+
+func (s *Server) notices(w http.ResponseWriter, r *http.Request) {
+	n, err := s.b.Notices()
+	if err != nil {
+		s.log.Error("notices", "err", err)
+		s.writeError(w, http.StatusInternalServerError, "notices unavailable")
+		return
+	}
+	s.writeJSON(w, http.StatusOK, n)
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, http.StatusOK, s.b.Status())
+}
+
+func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxFeedbackRequestSize))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("feedback request larger than %d bytes", protocol.MaxFeedbackRequestSize))
+		return
+	case err != nil:
+		s.writeError(w, http.StatusBadRequest, "reading request: "+err.Error())
+		return
+	}
+	req, err := protocol.DecodeFeedbackRequest(body)
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rc, err := s.b.SubmitFeedback(req)
+	switch {
+	case errors.Is(err, protocol.ErrInvalid):
+		s.writeError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		s.log.Error("feedback not saved", "err", err)
+		s.writeError(w, http.StatusInternalServerError, "feedback not saved; please try again")
+	default:
+		s.writeJSON(w, http.StatusCreated, rc)
+	}
+}
+
+// events streams LocalEvents as Server-Sent Events until the client leaves
+// or the server shuts down.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		s.writeError(w, http.StatusInternalServerError, "cannot stream: "+err.Error())
+		return
+	}
+	events, cancel := s.b.Subscribe()
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	ping := time.NewTicker(s.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		var chunk []byte
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			data, err := json.Marshal(ev)
+			if err != nil {
+				s.log.Error("encode event", "err", err)
+				return
+			}
+			chunk = fmt.Appendf(nil, "data: %s\n\n", data)
+		case <-ping.C:
+			chunk = []byte(": ping\n\n")
+		}
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
