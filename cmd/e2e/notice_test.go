@@ -28,7 +28,9 @@ func startKioskView(t *testing.T, socket string) *kioskView {
 	v := &kioskView{model: model, client: agentclient.New(socket)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- agentclient.Sync(ctx, v.client, v.model.SetContent, testLogger(t).With("proc", "kiosk")) }()
+	go func() {
+		done <- agentclient.Sync(ctx, v.client, v.model.SetContent, testLogger(t).With("proc", "kiosk"))
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil && ctx.Err() == nil {
