@@ -1,0 +1,356 @@
+// Package hub is the Shequ hub service: it wires the database, the org
+// tree, the embedded MQTT broker (or an external one), the fleet MQTT client
+// and the HTTP API together, and keeps every kiosk's desired state published.
+//
+// Desired state: for each kiosk the hub builds a document of the live
+// notices aimed at it or any node above it, plus its community's
+// workstation (package desired). The document's content hash is stored with
+// a version from a hub-wide sequence; a changed document gets a new, higher
+// version and is published retained. The hub republishes every kiosk's
+// document from the database at start and after every reconnection to the
+// broker, and re-checks all kiosks periodically so expired notices drop out.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/shequ/shequ/hub/api"
+	"github.com/shequ/shequ/hub/broker"
+	"github.com/shequ/shequ/hub/desired"
+	"github.com/shequ/shequ/hub/fleet"
+	"github.com/shequ/shequ/hub/orgtree"
+	"github.com/shequ/shequ/hub/store"
+	"github.com/shequ/shequ/protocol"
+)
+
+// Store is everything the hub needs from its database.
+type Store interface {
+	api.Store
+	fleet.Store
+	EnsureKiosks(ctx context.Context, ids []string) error
+	LiveNotices(ctx context.Context, now time.Time) ([]protocol.Notice, error)
+	SetDesired(ctx context.Context, kiosk, hash string) (version int64, changed bool, err error)
+	Close() error
+}
+
+var _ Store = (*store.SQLite)(nil)
+
+// Defaults for zero Config fields.
+const (
+	DefaultMQTTListen     = broker.DefaultListen
+	DefaultHTTPListen     = "127.0.0.1:8080"
+	DefaultClientID       = fleet.DefaultClientID
+	DefaultOfflineAfter   = 90 * time.Second
+	DefaultReconcileEvery = time.Minute
+)
+
+// Config configures the hub. Zero values mean the defaults.
+type Config struct {
+	DataDir      string        // required; SQLite at DataDir/hub.db
+	OrgFile      string        // org tree JSON file (ignored when Org is set)
+	Org          *orgtree.Tree // the org tree; loaded from OrgFile when nil
+	MQTTListen   string        // embedded broker address; default "127.0.0.1:1883"; "127.0.0.1:0" picks a free port
+	BrokerURL    string        // external broker, e.g. "tcp://127.0.0.1:1884"; when set, no embedded broker runs
+	HTTPListen   string        // default "127.0.0.1:8080"; "127.0.0.1:0" picks a free port
+	ClientID     string        // hub's MQTT client id; default "shequ-hub"
+	OfflineAfter time.Duration // default 90s
+	// ReconcileEvery is how often every kiosk's document is rebuilt (so
+	// expired notices drop out) and republished if it changed; default 1m.
+	ReconcileEvery time.Duration
+	// BeforeAck is a fault-injection hook for tests: called after the
+	// feedback commit, before the ack is published; nil in production.
+	BeforeAck func(recordID string)
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+// Hub is the hub service.
+type Hub struct {
+	cfg Config
+	log *slog.Logger
+
+	store    Store
+	broker   *broker.Broker
+	fleet    *fleet.Fleet
+	http     *http.Server
+	httpAddr string
+	httpDone chan error
+
+	// desiredMu serialises rebuilding and publishing desired state, so
+	// documents are published in version order.
+	desiredMu sync.Mutex
+	published map[string]int64 // kiosk → version last published successfully
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	reconnCh chan struct{}
+}
+
+// New checks cfg, loads the org tree and returns an unstarted hub.
+func New(cfg Config, log *slog.Logger) (*Hub, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("hub: DataDir is required")
+	}
+	if cfg.Org == nil {
+		if cfg.OrgFile == "" {
+			return nil, errors.New("hub: OrgFile or Org is required")
+		}
+		t, err := orgtree.Load(cfg.OrgFile)
+		if err != nil {
+			return nil, fmt.Errorf("hub: %w", err)
+		}
+		cfg.Org = t
+	}
+	if cfg.MQTTListen == "" {
+		cfg.MQTTListen = DefaultMQTTListen
+	}
+	if cfg.HTTPListen == "" {
+		cfg.HTTPListen = DefaultHTTPListen
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID
+	}
+	if cfg.OfflineAfter <= 0 {
+		cfg.OfflineAfter = DefaultOfflineAfter
+	}
+	if cfg.ReconcileEvery <= 0 {
+		cfg.ReconcileEvery = DefaultReconcileEvery
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Hub{cfg: cfg, log: log, published: make(map[string]int64), reconnCh: make(chan struct{}, 1)}, nil
+}
+
+// Start opens and migrates the store, starts the broker (unless external),
+// the HTTP API and the MQTT client, and publishes every kiosk's desired
+// state from the database. It returns when all are up. On error, what was
+// started is closed again.
+func (h *Hub) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, h.Close())
+		}
+	}()
+	if err := os.MkdirAll(h.cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("hub: data dir: %w", err)
+	}
+	st, err := store.Open(ctx, filepath.Join(h.cfg.DataDir, "hub.db"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	h.store = st
+	var ids []string
+	for _, k := range h.cfg.Org.Kiosks() {
+		ids = append(ids, k.ID)
+	}
+	if err := h.store.EnsureKiosks(ctx, ids); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+
+	brokerURL := h.cfg.BrokerURL
+	if brokerURL == "" {
+		b, err := broker.Start(broker.Config{Listen: h.cfg.MQTTListen}, h.log)
+		if err != nil {
+			return fmt.Errorf("hub: %w", err)
+		}
+		h.broker = b
+		brokerURL = b.URL()
+		h.log.Info("embedded MQTT broker listening", "url", brokerURL)
+	}
+
+	a, err := api.New(api.Config{
+		Store: h.store, Tree: h.cfg.Org, OfflineAfter: h.cfg.OfflineAfter,
+		NoticeChanged: h.noticeChanged, Now: h.cfg.Now,
+	}, h.log.With("component", "api"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	ln, err := net.Listen("tcp", h.cfg.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("hub: HTTP listen: %w", err)
+	}
+	h.httpAddr = ln.Addr().String()
+	h.http = api.NewServer(a, h.log)
+	h.httpDone = make(chan error, 1)
+	go func() { h.httpDone <- h.http.Serve(ln) }()
+	h.log.Info("HTTP API listening", "url", h.HTTPURL())
+
+	fl, err := fleet.New(fleet.Config{
+		BrokerURL: brokerURL, ClientID: h.cfg.ClientID, Store: h.store,
+		OnConnect: h.reconnected, BeforeAck: h.cfg.BeforeAck, Now: h.cfg.Now,
+	}, h.log.With("component", "fleet"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	h.fleet = fl
+	if err := fl.Start(ctx); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	if err := h.reconcile(ctx, ids, true); err != nil {
+		return fmt.Errorf("hub: publish desired state: %w", err)
+	}
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.wg.Add(1)
+	go h.loop(loopCtx)
+	return nil
+}
+
+// HTTPURL returns the API's base URL, e.g. "http://127.0.0.1:8080".
+func (h *Hub) HTTPURL() string { return "http://" + h.httpAddr }
+
+// BrokerURL returns the URL of the broker in use, embedded or external.
+func (h *Hub) BrokerURL() string {
+	if h.broker != nil {
+		return h.broker.URL()
+	}
+	return h.cfg.BrokerURL
+}
+
+// Close stops everything and closes the database. It is safe to call on a
+// hub that started only partly.
+func (h *Hub) Close() error {
+	var errs []error
+	if h.cancel != nil {
+		h.cancel()
+		h.wg.Wait()
+		h.cancel = nil
+	}
+	if h.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := h.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("hub: HTTP shutdown: %w", err))
+		}
+		cancel()
+		if err := <-h.httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("hub: HTTP serve: %w", err))
+		}
+		h.http = nil
+	}
+	if h.fleet != nil {
+		errs = append(errs, h.fleet.Close())
+		h.fleet = nil
+	}
+	if h.broker != nil {
+		errs = append(errs, h.broker.Close())
+		h.broker = nil
+	}
+	if h.store != nil {
+		errs = append(errs, h.store.Close())
+		h.store = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts the hub, waits for ctx to end, and closes it.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	h.log.Info("shutting down")
+	return h.Close()
+}
+
+// reconnected is called by the fleet after it reconnected to the broker,
+// which may have lost its retained messages: republish everything.
+func (h *Hub) reconnected() {
+	select {
+	case h.reconnCh <- struct{}{}:
+	default: // a republish is already pending
+	}
+}
+
+func (h *Hub) loop(ctx context.Context) {
+	defer h.wg.Done()
+	tick := time.NewTicker(h.cfg.ReconcileEvery)
+	defer tick.Stop()
+	for {
+		force := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-h.reconnCh:
+			force = true
+		}
+		if err := h.reconcile(ctx, h.kioskIDs(), force); err != nil {
+			h.log.Error("republishing desired state failed; retrying on the next tick", "err", err)
+		}
+	}
+}
+
+func (h *Hub) kioskIDs() []string {
+	var ids []string
+	for _, k := range h.cfg.Org.Kiosks() {
+		ids = append(ids, k.ID)
+	}
+	return ids
+}
+
+// noticeChanged rebuilds and publishes the documents of the kiosks a
+// created or withdrawn notice reaches.
+func (h *Hub) noticeChanged(ctx context.Context, n protocol.Notice) {
+	ids, err := h.cfg.Org.Resolve(n.Targets)
+	if err != nil {
+		h.log.Error("resolving notice targets", "notice", n.ID, "err", err)
+		return
+	}
+	if err := h.reconcile(ctx, ids, false); err != nil {
+		h.log.Error("publishing desired state after a notice change failed; the periodic check retries",
+			"notice", n.ID, "err", err)
+	}
+}
+
+// reconcile rebuilds the documents of the kiosks, bumps the version of those
+// whose content changed, and publishes those that changed, that were never
+// published successfully, or all of them when force is set.
+func (h *Hub) reconcile(ctx context.Context, kiosks []string, force bool) error {
+	h.desiredMu.Lock()
+	defer h.desiredMu.Unlock()
+	now := h.cfg.Now()
+	live, err := h.store.LiveNotices(ctx, now)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range kiosks {
+		doc := desired.Build(h.cfg.Org, k, live, now)
+		if len(doc.Dropped) > 0 {
+			h.log.Warn("notices left out of a kiosk's desired state (too many or too large)",
+				"kiosk", k, "dropped", doc.Dropped)
+		}
+		hash, err := doc.Hash()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		version, changed, err := h.store.SetDesired(ctx, k, hash)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !force && !changed && h.published[k] == version {
+			continue
+		}
+		if err := h.fleet.PublishDesired(ctx, doc.State(version)); err != nil {
+			delete(h.published, k)
+			errs = append(errs, err)
+			continue
+		}
+		h.published[k] = version
+		h.log.Info("desired state published", "kiosk", k, "version", version, "notices", len(doc.Notices))
+	}
+	return errors.Join(errs...)
+}
