@@ -123,7 +123,7 @@ func TestNoticeLifecycle(t *testing.T) {
 			t.Errorf("withdraw: %d %s", code, b)
 		}
 	}
-	f.now = time.Date(2026, 7, 20, 0, 0, 0, 0, time.UTC) // after the event ended
+	f.now = time.Date(2027, 7, 20, 0, 0, 0, 0, time.UTC) // after the event ended
 	tests := []struct {
 		name  string
 		query string
