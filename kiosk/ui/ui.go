@@ -1,0 +1,133 @@
+// Package ui draws the kiosk's screens with Fyne from a screen.Model: the
+// home screen with rotating notices and the 城管码, the urgent takeover, a
+// notice's full text, and the feedback steps with big buttons and a numeric
+// keypad. It holds no state of its own beyond widgets: every tap calls the
+// model, and every change of the model redraws the window.
+//
+// The package does not import fyne.io/fyne/v2/app, so it builds and is tested
+// without cgo using Fyne's test driver; cmd/kiosk creates the real app.
+package ui
+
+import (
+	"context"
+	"image"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"github.com/skip2/go-qrcode"
+
+	"github.com/shequ/shequ/kiosk/i18n"
+	"github.com/shequ/shequ/kiosk/screen"
+)
+
+// SubmitTimeout bounds one submission to the agent.
+const SubmitTimeout = 15 * time.Second
+
+// Options configures a UI. The zero value means the defaults.
+type Options struct {
+	// Log receives errors; nil discards them.
+	Log *slog.Logger
+	// Now returns the current time; nil means time.Now. Tests fix it.
+	Now func() time.Time
+	// Async runs background work (a submission); nil means a new
+	// goroutine. Tests run it inline.
+	Async func(func())
+}
+
+// UI renders a screen.Model into a Fyne window.
+type UI struct {
+	win   fyne.Window
+	model *screen.Model
+	sub   screen.Submitter
+	log   *slog.Logger
+	now   func() time.Time
+	async func(func())
+
+	pending atomic.Bool // a redraw is scheduled
+
+	qrMu    sync.Mutex
+	qrCache map[string]image.Image
+}
+
+// New returns a UI drawing m into win, submitting feedback through sub. It
+// draws the current screen at once and redraws on every change of m.
+// Call it on the Fyne goroutine.
+func New(win fyne.Window, m *screen.Model, sub screen.Submitter, opts Options) *UI {
+	u := &UI{
+		win: win, model: m, sub: sub,
+		log: opts.Log, now: opts.Now, async: opts.Async,
+		qrCache: map[string]image.Image{},
+	}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	if u.now == nil {
+		u.now = time.Now
+	}
+	if u.async == nil {
+		u.async = func(f func()) { go f() }
+	}
+	m.OnChange(u.Refresh)
+	u.Render()
+	return u
+}
+
+// Refresh schedules a redraw on the Fyne goroutine. It is safe to call from
+// any goroutine; redraws requested while one is pending are merged.
+func (u *UI) Refresh() {
+	if u.pending.Swap(true) {
+		return
+	}
+	fyne.Do(func() {
+		u.pending.Store(false)
+		u.Render()
+	})
+}
+
+// Render draws the current screen now. Call it on the Fyne goroutine.
+func (u *UI) Render() {
+	v := u.model.View(u.now())
+	u.win.SetContent(u.build(v))
+}
+
+// Tick advances the model's clock; the model asks for a redraw if the
+// screen changed. Safe from any goroutine.
+func (u *UI) Tick() {
+	u.model.Tick(u.now())
+}
+
+func (u *UI) t(v screen.View, k i18n.Key) string { return i18n.T(v.Lang, k) }
+
+// submit sends the form in the background; the model redraws when done.
+func (u *UI) submit() {
+	u.async(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), SubmitTimeout)
+		defer cancel()
+		if err := u.model.Submit(ctx, u.sub, u.now()); err != nil {
+			u.log.Error("submit feedback", "err", err)
+		}
+	})
+}
+
+// qr returns the QR code image of text, cached.
+func (u *UI) qr(text string) image.Image {
+	u.qrMu.Lock()
+	defer u.qrMu.Unlock()
+	if img, ok := u.qrCache[text]; ok {
+		return img
+	}
+	q, err := qrcode.New(text, qrcode.Medium)
+	if err != nil {
+		u.log.Error("make QR code", "text", text, "err", err)
+		return image.NewGray(image.Rect(0, 0, 1, 1))
+	}
+	img := q.Image(512)
+	if len(u.qrCache) > 16 {
+		clear(u.qrCache)
+	}
+	u.qrCache[text] = img
+	return img
+}
