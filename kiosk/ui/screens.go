@@ -79,7 +79,8 @@ func (u *UI) noticeCard(v screen.View) fyne.CanvasObject {
 		if v.Connecting {
 			msg = i18n.Connecting
 		}
-		return panel(colorCard, container.NewCenter(text(u.t(v, msg), theme.SizeNameSubHeadingText, false)))
+		return panel(colorCard, container.NewVBox(layout.NewSpacer(),
+			colored(u.t(v, msg), colorMuted, 44, false, fyne.TextAlignCenter), layout.NewSpacer()))
 	}
 	n := v.Notice
 	tag := u.t(v, i18n.NoticeCategoryKey(n.Category))

@@ -1,0 +1,144 @@
+// Command kiosk is the Shequ touchscreen UI. It shows what the on-device
+// agent holds and submits residents' feedback through the agent's local API
+// on a Unix socket; it never talks MQTT or opens the agent's database.
+//
+//	kiosk -socket /run/shequ/agent.sock
+//	kiosk -windowed -size 540x960 -lang en
+//
+// Run it with LANG=zh_CN.UTF-8 (Fyne logs a locale error under C); the
+// display language itself comes from -lang and the on-screen toggle.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/app"
+
+	"github.com/shequ/shequ/kiosk/agentclient"
+	"github.com/shequ/shequ/kiosk/i18n"
+	"github.com/shequ/shequ/kiosk/screen"
+	"github.com/shequ/shequ/kiosk/ui"
+)
+
+// config is what the flags say.
+type config struct {
+	socket   string
+	windowed bool
+	size     fyne.Size
+	screen   screen.Config
+}
+
+func main() {
+	socket := flag.String("socket", "./data/agent/agent.sock", "the agent's local API socket")
+	windowed := flag.Bool("windowed", false, "run in a window instead of full screen")
+	size := flag.String("size", "1080x1920", "window size WIDTHxHEIGHT (logical pixels)")
+	lang := flag.String("lang", "zh", "default language: zh or en")
+	idle := flag.Duration("idle", screen.DefaultIdleTimeout, "return to the home screen after this long without a touch")
+	qrURL := flag.String("qr-url", screen.DefaultStationURL, "城管码 URL template; {community} and {kiosk} are replaced")
+	followURL := flag.String("follow-url", screen.DefaultFollowURL, "receipt QR URL template; {ticket} is replaced")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := parse(*socket, *windowed, *size, *lang, *idle, *qrURL, *followURL)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kiosk:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("kiosk stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func parse(socket string, windowed bool, size, lang string, idle time.Duration, qrURL, followURL string) (config, error) {
+	w, h, ok := strings.Cut(size, "x")
+	wi, err1 := strconv.Atoi(w)
+	hi, err2 := strconv.Atoi(h)
+	if !ok || err1 != nil || err2 != nil || wi <= 0 || hi <= 0 {
+		return config{}, fmt.Errorf("-size %q: want WIDTHxHEIGHT, e.g. 1080x1920", size)
+	}
+	l, err := i18n.ParseLang(lang)
+	if err != nil {
+		return config{}, fmt.Errorf("-lang: %w", err)
+	}
+	if idle <= 0 {
+		return config{}, errors.New("-idle must be positive")
+	}
+	return config{
+		socket: socket, windowed: windowed, size: fyne.NewSize(float32(wi), float32(hi)),
+		screen: screen.Config{Lang: l, IdleTimeout: idle, StationURL: qrURL, FollowURL: followURL},
+	}, nil
+}
+
+// run shows the kiosk until ctx ends or the window is closed.
+func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	m, err := screen.New(cfg.screen)
+	if err != nil {
+		return fmt.Errorf("screen model: %w", err)
+	}
+	a := app.NewWithID("org.shequ.kiosk")
+	a.Settings().SetTheme(ui.Theme{})
+	win := a.NewWindow("Shequ 社区城管工作室")
+	win.SetPadded(false)
+	win.Resize(cfg.size)
+	if !cfg.windowed {
+		win.SetFullScreen(true)
+	}
+
+	client := agentclient.New(cfg.socket)
+	defer client.Close()
+	// The home layout shows "正在连接… / Connecting…" until Sync delivers
+	// the first content, so the screen is never blank.
+	u := ui.New(win, m, client, ui.Options{Log: log})
+
+	stopped := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := agentclient.Sync(ctx, client, m.SetContent, log); err != nil {
+			log.Error("agent sync stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				u.Tick()
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		if stopped.Err() != nil { // a signal, not the window closing
+			fyne.Do(a.Quit)
+		}
+	}()
+	log.Info("kiosk started", "socket", cfg.socket, "windowed", cfg.windowed, "size", cfg.size, "lang", cfg.screen.Lang)
+	win.ShowAndRun()
+	cancel()
+	wg.Wait()
+	log.Info("kiosk stopped")
+	return nil
+}

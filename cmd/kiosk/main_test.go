@@ -1,0 +1,36 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shequ/shequ/kiosk/i18n"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		size    string
+		lang    string
+		idle    time.Duration
+		wantErr bool
+	}{
+		{"defaults", "1080x1920", "zh", 90 * time.Second, false},
+		{"english small", "540x960", "en", time.Minute, false},
+		{"bad size", "1080", "zh", time.Minute, true},
+		{"negative size", "-1x5", "zh", time.Minute, true},
+		{"bad lang", "1080x1920", "fr", time.Minute, true},
+		{"zero idle", "1080x1920", "zh", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parse("s.sock", true, tt.size, tt.lang, tt.idle, "", "")
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("parse error = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err == nil && (cfg.size.Width <= 0 || cfg.screen.IdleTimeout != tt.idle || cfg.screen.Lang != i18n.Lang(tt.lang)) {
+				t.Errorf("config %+v", cfg)
+			}
+		})
+	}
+}
