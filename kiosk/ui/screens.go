@@ -110,9 +110,10 @@ func excerpt(s string, n int) string {
 	return string([]rune(s)[:n]) + "…"
 }
 
-// stationQR is the 城管码 with its caption; nothing until content arrived.
+// stationQR is the 城管码 with its caption; nothing until the agent holds a
+// station (the code names its community).
 func (u *UI) stationQR(v screen.View) fyne.CanvasObject {
-	if v.Connecting {
+	if v.Connecting || v.Station.Community == "" {
 		return gap(0)
 	}
 	return u.qrBlock(v.StationQR, u.t(v, i18n.QRCaption), 360)
