@@ -10,6 +10,19 @@
 //
 //	v1 (2026-11-26): envelope {v,id,type,ts,body}; notice, desired state,
 //	    feedback, ack, presence, heartbeat; local API types.
+//	v2 (2026-11-26): topic root shequ/v2; downlink topics address a kiosk or
+//	    any org-tree node (group topics); envelope gains kid and sig (ed25519
+//	    over the exact body bytes) on every hub → device message; keys message
+//	    (the hub's signing key chain, for rotation); enrolment request and
+//	    response; local API: enrolled flag in the status and POST /v1/enrol.
+//
+// # Signatures
+//
+// Every downlink envelope (desired, ack, keys) carries kid, the id of the
+// hub key that signed it (KeyID), and sig, the ed25519 signature over the
+// body exactly as it appears in the envelope. Decoders check their shape;
+// a receiver calls VerifyEnvelope with the key it trusts before it stores or
+// shows anything. Uplink envelopes carry neither.
 //
 // # Strictness
 //

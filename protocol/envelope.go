@@ -11,7 +11,7 @@ import (
 )
 
 // Version is the protocol version this build speaks.
-const Version = 1
+const Version = 2
 
 // Message types carried in Envelope.Type.
 const (
@@ -20,7 +20,15 @@ const (
 	TypeHeartbeat = "heartbeat"
 	TypeDesired   = "desired"
 	TypeAck       = "ack"
+	TypeKeys      = "keys"
 )
+
+// downlink lists the types the hub sends; their envelopes are signed.
+var downlink = map[string]bool{TypeDesired: true, TypeAck: true, TypeKeys: true}
+
+// IsDownlink reports whether messages of type typ go from hub to device and
+// so must be signed.
+func IsDownlink(typ string) bool { return downlink[typ] }
 
 // Size limits, per message type, of the whole encoded envelope.
 const (
@@ -31,6 +39,8 @@ const (
 	// its ref and reason is escaped by the encoder (\u003c, \u2028: 6 bytes).
 	MaxAckSize     = 2 << 10
 	MaxDesiredSize = 1 << 20
+	// MaxKeysSize bounds a key-chain message (MaxKeyLinks links).
+	MaxKeysSize = 64 << 10
 	// MaxEnvelopeSize bounds any envelope before its type is known.
 	MaxEnvelopeSize = MaxDesiredSize
 )
@@ -41,6 +51,7 @@ var typeLimit = map[string]int{
 	TypeHeartbeat: MaxHeartbeatSize,
 	TypeAck:       MaxAckSize,
 	TypeDesired:   MaxDesiredSize,
+	TypeKeys:      MaxKeysSize,
 }
 
 // Envelope wraps every message on the wire.
@@ -50,6 +61,10 @@ type Envelope struct {
 	Type string          `json:"type"`
 	TS   time.Time       `json:"ts"`
 	Body json.RawMessage `json:"body"`
+	// KID and Sig sign downlink messages: KID names the hub key (KeyID),
+	// Sig is base64(ed25519 signature over Body's exact bytes).
+	KID string `json:"kid,omitempty"`
+	Sig string `json:"sig,omitempty"`
 }
 
 // NewID returns a fresh UUIDv7 (time-ordered) message id.
@@ -109,6 +124,9 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 	}
 	if len(e.Body) == 0 || bytes.Equal(e.Body, []byte("null")) {
 		return e, fmt.Errorf("%w: envelope body is missing", ErrInvalid)
+	}
+	if err := checkSignatureShape(e); err != nil {
+		return e, err
 	}
 	return e, nil
 }
@@ -170,6 +188,11 @@ func DecodeHeartbeat(data []byte) (Envelope, Heartbeat, error) {
 // DecodeAck decodes an ack message.
 func DecodeAck(data []byte) (Envelope, Ack, error) {
 	return decodeAs[Ack](data, TypeAck)
+}
+
+// DecodeKeys decodes a key-chain message.
+func DecodeKeys(data []byte) (Envelope, KeyChain, error) {
+	return decodeAs[KeyChain](data, TypeKeys)
 }
 
 // DecodeDesired decodes a desired-state message.

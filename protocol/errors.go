@@ -16,4 +16,7 @@ var (
 	ErrInvalid = errors.New("protocol: invalid field")
 	// ErrTopic means a topic does not belong to the Shequ tree.
 	ErrTopic = errors.New("protocol: unknown topic")
+	// ErrSignature means a downlink message is unsigned, signed by a key the
+	// receiver does not trust, or its signature does not match its body.
+	ErrSignature = errors.New("protocol: bad signature")
 )

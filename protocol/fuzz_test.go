@@ -2,6 +2,7 @@ package protocol_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"testing"
@@ -67,18 +68,44 @@ func FuzzDecodeHeartbeat(f *testing.F)       { fuzzDecoder(f, "heartbeat") }
 func FuzzDecodeAck(f *testing.F)             { fuzzDecoder(f, "ack") }
 func FuzzDecodeDesired(f *testing.F)         { fuzzDecoder(f, "desired") }
 func FuzzDecodeFeedbackRequest(f *testing.F) { fuzzDecoder(f, "feedback_request") }
+func FuzzDecodeKeys(f *testing.F)            { fuzzDecoder(f, "keys") }
+func FuzzDecodeEnrolRequest(f *testing.F)    { fuzzDecoder(f, "enrol_request") }
+func FuzzDecodeEnrolResponse(f *testing.F)   { fuzzDecoder(f, "enrol_response") }
+func FuzzDecodeLocalEnrol(f *testing.F)      { fuzzDecoder(f, "local_enrol_request") }
+
+// FuzzVerify checks that verifying any accepted downlink message, and
+// walking any accepted key chain, never panics and never accepts a message
+// the test key did not sign.
+func FuzzVerify(f *testing.F) {
+	addSeeds(f)
+	trusted := pub(testKey(1))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := protocol.DecodeEnvelope(data)
+		if err != nil {
+			return
+		}
+		if protocol.VerifyEnvelope(e, trusted) == nil && !protocol.IsDownlink(e.Type) {
+			t.Fatalf("verified an uplink %s", e.Type)
+		}
+		if _, chain, err := protocol.DecodeKeys(data); err == nil {
+			if k, _, err := chain.Advance(pub(testKey(0))); err == nil && len(k) != ed25519.PublicKeySize {
+				t.Fatalf("Advance returned a %d-byte key", len(k))
+			}
+		}
+	})
+}
 
 func FuzzParseTopic(f *testing.F) {
 	for _, s := range []string{
-		"shequ/v1/up/k-sangcheng-01/feedback",
-		"shequ/v1/up/k-sangcheng-01/presence",
-		"shequ/v1/up/k-sangcheng-01/heartbeat",
-		"shequ/v1/down/k-sangcheng-01/desired",
-		"shequ/v1/down/k-sangcheng-01/ack",
-		"shequ/v1/up/+/feedback",
-		"$share/hub/shequ/v1/up/+/feedback",
-		"shequ/v1/down/k1/feedback",
-		"shequ/v1//k1/ack",
+		"shequ/v2/up/k-sangcheng-01/feedback",
+		"shequ/v2/up/k-sangcheng-01/presence",
+		"shequ/v2/up/k-sangcheng-01/heartbeat",
+		"shequ/v2/down/k-sangcheng-01/desired",
+		"shequ/v2/down/k-sangcheng-01/ack",
+		"shequ/v2/up/+/feedback",
+		"$share/hub/shequ/v2/up/+/feedback",
+		"shequ/v2/down/k1/feedback",
+		"shequ/v2//k1/ack",
 	} {
 		f.Add(s)
 	}

@@ -36,14 +36,23 @@ func envelopeDecoder[T any](dec func([]byte) (protocol.Envelope, T, error)) deco
 			return decoded{}, err
 		}
 		var d decoded
-		d.reencoded, d.encodeErr = protocol.EncodeID(e.ID, e.Type, e.TS, body)
+		if e.Sig != "" {
+			// Signatures are deterministic: re-signing with the key that
+			// signed the golden files reproduces them byte for byte.
+			d.reencoded, d.encodeErr = protocol.EncodeSigned(e.ID, e.Type, e.TS, body, testKey(1))
+		} else {
+			d.reencoded, d.encodeErr = protocol.EncodeID(e.ID, e.Type, e.TS, body)
+		}
+		// The canonical form says whether the message was signed, not by
+		// what: re-encoding re-signs with the test key.
 		d.canonical, err = json.Marshal(struct {
-			V    int
-			ID   string
-			Type string
-			TS   time.Time
-			Body T
-		}{e.V, e.ID, e.Type, e.TS.UTC(), body})
+			V      int
+			ID     string
+			Type   string
+			TS     time.Time
+			Body   T
+			Signed bool
+		}{e.V, e.ID, e.Type, e.TS.UTC(), body, e.Sig != ""})
 		if err != nil {
 			d.encodeErr = errors.Join(d.encodeErr, fmt.Errorf("canonical form: %w", err))
 		}
@@ -57,6 +66,16 @@ var decoders = map[string]decoder{
 	"heartbeat": envelopeDecoder(protocol.DecodeHeartbeat),
 	"ack":       envelopeDecoder(protocol.DecodeAck),
 	"desired":   envelopeDecoder(protocol.DecodeDesired),
+	"keys":      envelopeDecoder(protocol.DecodeKeys),
+	"enrol_request": {decode: func(data []byte) (decoded, error) {
+		return plainDecoded(protocol.DecodeEnrolRequest(data))
+	}},
+	"enrol_response": {decode: func(data []byte) (decoded, error) {
+		return plainDecoded(protocol.DecodeEnrolResponse(data))
+	}},
+	"local_enrol_request": {decode: func(data []byte) (decoded, error) {
+		return plainDecoded(protocol.DecodeLocalEnrolRequest(data))
+	}},
 	"feedback_request": {decode: func(data []byte) (decoded, error) {
 		r, err := protocol.DecodeFeedbackRequest(data)
 		if err != nil {
@@ -83,6 +102,21 @@ var goldens = []struct {
 	{"ack_duplicate.json", "ack"},
 	{"ack_rejected.json", "ack"},
 	{"feedback_request.json", "feedback_request"},
+	{"keys.json", "keys"},
+	{"enrol_request.json", "enrol_request"},
+	{"enrol_response.json", "enrol_response"},
+	{"local_enrol_request.json", "local_enrol_request"},
+}
+
+// plainDecoded adapts a decoder of a plain JSON body (no envelope).
+func plainDecoded[T any](v T, err error) (decoded, error) {
+	if err != nil {
+		return decoded{}, err
+	}
+	var d decoded
+	d.reencoded, d.encodeErr = json.Marshal(v)
+	d.canonical = d.reencoded
+	return d, nil
 }
 
 func readFile(t testing.TB, name string) []byte {
@@ -237,7 +271,7 @@ func TestEncodeLimit(t *testing.T) {
 	if got != ok || !e.TS.Equal(fixedTime) || e.V != protocol.Version {
 		t.Errorf("round trip: got %+v at %v, want %+v at %v", got, e.TS, ok, fixedTime)
 	}
-	if !bytes.Contains(b, []byte(`"v":1`)) {
+	if !bytes.Contains(b, []byte(`"v":2`)) {
 		t.Errorf("encoded envelope lacks the version: %s", b)
 	}
 }

@@ -12,6 +12,7 @@ import (
 //	POST /v1/feedback  FeedbackRequest → 201 FeedbackReceipt (durable in the outbox before the reply)
 //	GET  /v1/status    → AgentStatus
 //	GET  /v1/events    → text/event-stream of LocalEvent (one "data:" JSON line per event)
+//	POST /v1/enrol     LocalEnrolRequest → 200 AgentStatus (enrols with the hub the agent is configured for)
 //
 // Errors are returned as ErrorResponse with a 4xx/5xx status.
 const (
@@ -19,6 +20,7 @@ const (
 	LocalPathFeedback = "/v1/feedback"
 	LocalPathStatus   = "/v1/status"
 	LocalPathEvents   = "/v1/events"
+	LocalPathEnrol    = "/v1/enrol"
 
 	// MaxFeedbackRequestSize bounds the body of POST /v1/feedback.
 	MaxFeedbackRequestSize = 8 << 10
@@ -76,8 +78,32 @@ type FeedbackReceipt struct {
 	SubmittedAt time.Time `json:"submitted_at"`
 }
 
+// LocalEnrolRequest is the body of POST /v1/enrol: the claim code a
+// technician typed on the kiosk's setup screen.
+type LocalEnrolRequest struct {
+	ClaimCode string `json:"claim_code"`
+}
+
+// DecodeLocalEnrolRequest strictly decodes the body of POST /v1/enrol and
+// normalises the claim code.
+func DecodeLocalEnrolRequest(data []byte) (LocalEnrolRequest, error) {
+	var r LocalEnrolRequest
+	if len(data) > MaxEnrolRequestSize {
+		return r, fmt.Errorf("%w: enrol request is %d bytes, limit %d", ErrTooLarge, len(data), MaxEnrolRequestSize)
+	}
+	if err := strictUnmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("%w: enrol request: %v", ErrMalformed, err)
+	}
+	r.ClaimCode = NormalizeClaimCode(r.ClaimCode)
+	if err := ValidClaimCode(r.ClaimCode); err != nil {
+		return r, fmt.Errorf("enrol request: %w", err)
+	}
+	return r, nil
+}
+
 // AgentStatus is the reply of GET /v1/status.
 type AgentStatus struct {
+	Enrolled        bool      `json:"enrolled"` // false until the device has enrolled with a hub
 	Kiosk           string    `json:"kiosk"`
 	SoftwareVersion string    `json:"software_version"`
 	Connected       bool      `json:"connected"`

@@ -7,22 +7,27 @@ import (
 
 // The topic tree. Every topic starts with Root; uplink topics (device → hub)
 // live under Root/up/{kiosk}/, downlink topics (hub → device) under
-// Root/down/{kiosk}/. The split by direction makes broker ACLs a prefix rule:
-// a device publishes only under its own up/ and subscribes only to its own down/.
+// Root/down/{node}/, where node is a kiosk id or the id of an org-tree node
+// above it (ids are unique across the whole tree), so one message can reach a
+// group. The split by direction makes broker ACLs a prefix rule: a device
+// publishes only under its own up/ and subscribes only to the down/ topics of
+// itself and its ancestors.
 //
-//	shequ/v1/up/{kiosk}/feedback    agent → hub   QoS 1, not retained   Feedback
-//	shequ/v1/up/{kiosk}/presence    agent → hub   QoS 1, not retained   Presence (birth and last will)
-//	shequ/v1/up/{kiosk}/heartbeat   agent → hub   QoS 0, not retained   Heartbeat
-//	shequ/v1/down/{kiosk}/desired   hub → agent   QoS 1, retained       DesiredState
-//	shequ/v1/down/{kiosk}/ack       hub → agent   QoS 1, not retained   Ack
+//	shequ/v2/up/{kiosk}/feedback    agent → hub   QoS 1, not retained   Feedback
+//	shequ/v2/up/{kiosk}/presence    agent → hub   QoS 1, not retained   Presence (birth and last will)
+//	shequ/v2/up/{kiosk}/heartbeat   agent → hub   QoS 0, not retained   Heartbeat
+//	shequ/v2/down/{kiosk}/desired   hub → agent   QoS 1, retained       DesiredState (signed)
+//	shequ/v2/down/{kiosk}/ack       hub → agent   QoS 1, not retained   Ack (signed)
+//	shequ/v2/down/{root}/keys       hub → agents  QoS 1, retained       KeyChain (signed), on the org tree's root node
 const (
-	Root = "shequ/v1"
+	Root = "shequ/v2"
 
 	ChannelFeedback  = "feedback"
 	ChannelPresence  = "presence"
 	ChannelHeartbeat = "heartbeat"
 	ChannelDesired   = "desired"
 	ChannelAck       = "ack"
+	ChannelKeys      = "keys"
 )
 
 // Direction of a topic.
@@ -45,11 +50,14 @@ var channelSpec = map[string]struct {
 	ChannelHeartbeat: {Up, 0, false},
 	ChannelDesired:   {Down, 1, true},
 	ChannelAck:       {Down, 1, false},
+	ChannelKeys:      {Down, 1, true},
 }
 
 // Topic is a parsed Shequ topic.
 type Topic struct {
-	Dir     Direction
+	Dir Direction
+	// Kiosk is the kiosk id; on a downlink topic it may also be the id of an
+	// org-tree node above the kiosk (a group topic).
 	Kiosk   string
 	Channel string
 }
@@ -68,8 +76,13 @@ func (t Topic) Retained() bool { return channelSpec[t.Channel].Retain }
 // UpTopic returns the uplink topic of a kiosk for a channel.
 func UpTopic(kiosk, channel string) Topic { return Topic{Up, kiosk, channel} }
 
-// DownTopic returns the downlink topic of a kiosk for a channel.
-func DownTopic(kiosk, channel string) Topic { return Topic{Down, kiosk, channel} }
+// DownTopic returns the downlink topic of a kiosk, or of an org-tree node
+// (a group), for a channel.
+func DownTopic(node, channel string) Topic { return Topic{Down, node, channel} }
+
+// DownFilter is the subscription filter for every downlink channel of a
+// kiosk or an org-tree node.
+func DownFilter(node string) string { return Root + "/down/" + node + "/+" }
 
 // UpFilter is the subscription filter for one uplink channel of all kiosks.
 func UpFilter(channel string) string { return Root + "/up/+/" + channel }

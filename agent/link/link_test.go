@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -292,8 +293,10 @@ func TestDesired(t *testing.T) {
 		v, err := f.st.DesiredVersion()
 		return err == nil && v == 6
 	})
-	if got := f.obs.appliedVersions(); len(got) != 2 || got[0] != 5 || got[1] != 6 {
-		t.Fatalf("applied versions %v, want [5 6]", got)
+	// Documents that arrive together are coalesced (the newest wins), so 5
+	// may be skipped; what is applied only ever goes up and ends at 6.
+	if got := f.obs.appliedVersions(); !slices.Equal(got, []int64{5, 6}) && !slices.Equal(got, []int64{6}) {
+		t.Fatalf("applied versions %v, want [5 6] or [6]", got)
 	}
 
 	// The retained document is applied again after a reconnect, but a

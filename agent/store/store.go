@@ -25,7 +25,7 @@ import (
 
 // SchemaVersion is the schema this build writes. Files with an older schema
 // are migrated on Open; files with a newer one are refused.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Sentinel errors, returned wrapped; test with errors.Is.
 var (
@@ -68,6 +68,38 @@ var migrations = []func(tx *bolt.Tx) error{
 		}
 		return nil
 	},
+	// 1 → 2: protocol v2. Outbox records were encoded as
+	// protocol v1 envelopes, which a v2 hub refuses; their bodies did not
+	// change, so re-wrap each one as v2 with the same id, type, time and
+	// exact body bytes.
+	func(tx *bolt.Tx) error {
+		out := tx.Bucket(bucketOutbox)
+		return out.ForEach(func(k, v []byte) error {
+			up, err := rewrapV1(v)
+			if err != nil {
+				return fmt.Errorf("outbox record %s: %w", k, err)
+			}
+			return out.Put(k, up)
+		})
+	},
+}
+
+// rewrapV1 turns a protocol v1 uplink envelope into the same message as a
+// v2 envelope. Anything else is returned unchanged.
+func rewrapV1(data []byte) ([]byte, error) {
+	var e protocol.Envelope
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if e.V != 1 {
+		return data, nil
+	}
+	e.V = protocol.Version
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode as protocol v%d: %w", protocol.Version, err)
+	}
+	return b, nil
 }
 
 // shanghai is the time zone tickets are dated in (China has no DST, so a
