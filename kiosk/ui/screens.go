@@ -254,11 +254,11 @@ func (u *UI) keypad(v screen.View) fyne.CanvasObject {
 	}
 	keys := container.NewGridWithColumns(3)
 	for _, d := range "123456789" {
-		keys.Add(button(string(d), widget.MediumImportance, keyHeight, func() { u.model.Digit(d, u.now()) }))
+		keys.Add(key(string(d), sizeKeyDigit, func() { u.model.Digit(d, u.now()) }))
 	}
-	keys.Add(button(u.t(v, i18n.Clear), widget.MediumImportance, keyHeight, func() { u.model.Clear(u.now()) }))
-	keys.Add(button("0", widget.MediumImportance, keyHeight, func() { u.model.Digit('0', u.now()) }))
-	keys.Add(button(u.t(v, i18n.Delete), widget.MediumImportance, keyHeight, func() { u.model.Delete(u.now()) }))
+	keys.Add(key(u.t(v, i18n.Clear), sizeKeyWord, func() { u.model.Clear(u.now()) }))
+	keys.Add(key("0", sizeKeyDigit, func() { u.model.Digit('0', u.now()) }))
+	keys.Add(key(u.t(v, i18n.Delete), sizeKeyWord, func() { u.model.Delete(u.now()) }))
 	skip := button(u.t(v, i18n.Skip), widget.MediumImportance, buttonHeight, func() { u.model.Skip(u.now()) })
 	return u.step(v, keypadTitles[v.Screen], container.NewVBox(top, gap(16), keys),
 		u.backButton(v), u.cancelButton(v), skip, u.nextButton(v))

@@ -90,6 +90,9 @@ const (
 	sizeTicket  = 96
 	sizeCTA     = 72
 	sizeCTAHint = 34
+	// keypad keys: digits as large as a phone's dialler on a 1080 px screen
+	sizeKeyDigit = 72
+	sizeKeyWord  = 40
 )
 
 // Size implements fyne.Theme.

@@ -57,6 +57,15 @@ func button(label string, imp widget.Importance, h float32, onTap func()) fyne.C
 	return minHeight(b, h)
 }
 
+// key is a numeric keypad key: a large bold label on a rounded button
+// colour, so elderly residents can read the digits from arm's length.
+func key(label string, size float32, onTap func()) fyne.CanvasObject {
+	r := canvas.NewRectangle(colorButton)
+	r.CornerRadius = 12
+	r.SetMinSize(fyne.NewSize(0, keyHeight))
+	return newTapArea(label, container.NewStack(r, container.NewCenter(colored(label, colorForeground, size, true, fyne.TextAlignCenter))), onTap)
+}
+
 // text is a wrapped label.
 func text(s string, size fyne.ThemeSizeName, bold bool) *widget.Label {
 	l := widget.NewLabel(s)
