@@ -37,8 +37,8 @@ func (w tbWriter) Write(p []byte) (int, error) {
 }
 
 // startHub starts a real hub (embedded broker on a free port, SQLite in a
-// temporary directory) with a generated org of n kiosks.
-func startHub(tb testing.TB, n int) *hub.Hub {
+// temporary directory) with a generated org of n kiosks, logging to log.
+func startHub(tb testing.TB, n int, log *slog.Logger) *hub.Hub {
 	tb.Helper()
 	data, err := orgfile.Generate(n)
 	if err != nil {
@@ -50,7 +50,7 @@ func startHub(tb testing.TB, n int) *hub.Hub {
 	}
 	h, err := hub.New(hub.Config{
 		DataDir: tb.TempDir(), Org: tree, MQTTListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
-	}, quiet(tb))
+	}, log)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestWaitConnectedReportsShortfall(t *testing.T) {
 // org: notices reach exactly the agents they target, records arrive once.
 func TestFleetAgainstHub(t *testing.T) {
 	const n = 20
-	h := startHub(t, 24)
+	h := startHub(t, 24, quiet(t))
 	c := newClient(t, h)
 	ids := orgfile.KioskIDs(n)
 	root := t.TempDir()

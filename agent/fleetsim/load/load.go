@@ -567,6 +567,11 @@ func (r IngestResult) Print(w io.Writer) {
 		r.Records, r.Agents, round(r.Submit), round(r.Total), r.PerSecond)
 	fmt.Fprintf(w, "ingest: %d stored once, %d lost, %d duplicates, %d extra\n",
 		r.Tally.Stored, r.Tally.Lost, r.Tally.Duplicates, r.Tally.Extra)
+	if r.Tally.Lost > 0 {
+		fmt.Fprintln(w, "ingest: note: agents started with new databases issue tickets from sequence 1 again; "+
+			"if the hub already holds records of these kiosks from today, it rejects the repeated tickets "+
+			"(use a new hub database or keep -root between runs; see docs/benchmarks.md)")
+	}
 }
 
 func round(d time.Duration) time.Duration {
