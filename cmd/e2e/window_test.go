@@ -120,7 +120,7 @@ func TestKioskWindowShowsChinese(t *testing.T) {
 			return false, fmt.Errorf("decode screenshot: %w", err)
 		}
 		last = stats(img)
-		if !last.drawn() || !last.showsQR() {
+		if !last.drawn() || !last.showsQR() || !last.showsCallToAction() {
 			return false, fmt.Errorf("home screen with content not drawn yet: %+v", last)
 		}
 		return true, os.WriteFile(shot, raw, 0o644)
@@ -136,6 +136,7 @@ type screenStats struct {
 	Colors      int     // distinct colours
 	Minority    float64 // share of pixels not of the most common colour
 	Black       float64 // share of pure black pixels
+	CTA         float64 // share of the bottom fifth in the call-to-action blue
 	Width, High int
 }
 
@@ -145,6 +146,13 @@ type screenStats struct {
 // (which has no pure black at all).
 func (s screenStats) showsQR() bool { return s.Black >= 0.01 }
 
+// ctaBlue is the kiosk's primary colour, the "我要反映" button's background.
+const ctaBlue = 0x0B<<16 | 0x4F<<8 | 0x9C
+
+// showsCallToAction reports whether the big "我要反映" button fills the
+// bottom of the screen: no content may push it off.
+func (s screenStats) showsCallToAction() bool { return s.CTA >= 0.3 }
+
 // drawn reports whether the screen shows a laid-out page rather than a blank
 // or single-colour window: text, a QR code and buttons give many colours and
 // a sizeable share of pixels off the background.
@@ -153,10 +161,18 @@ func (s screenStats) drawn() bool { return s.Colors >= 32 && s.Minority >= 0.05 
 func stats(img image.Image) screenStats {
 	b := img.Bounds()
 	counts := map[uint32]int{}
+	bottom, bottomCTA := 0, 0
 	for y := b.Min.Y; y < b.Max.Y; y += 2 {
 		for x := b.Min.X; x < b.Max.X; x += 2 {
 			r, g, bl, _ := img.At(x, y).RGBA()
-			counts[(r>>8)<<16|(g>>8)<<8|bl>>8]++
+			c := (r>>8)<<16 | (g>>8)<<8 | bl>>8
+			counts[c]++
+			if y >= b.Max.Y-b.Dy()/5 {
+				bottom++
+				if c == ctaBlue {
+					bottomCTA++
+				}
+			}
 		}
 	}
 	total, most := 0, 0
@@ -168,6 +184,7 @@ func stats(img image.Image) screenStats {
 		Colors:   len(counts),
 		Minority: 1 - float64(most)/float64(total),
 		Black:    float64(counts[0]) / float64(total),
+		CTA:      float64(bottomCTA) / float64(max(bottom, 1)),
 		Width:    b.Dx(), High: b.Dy(),
 	}
 }

@@ -95,6 +95,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	win := a.NewWindow("Shequ 社区城管工作室")
 	win.SetPadded(false)
 	win.Resize(cfg.size)
+	win.SetFixedSize(true) // the screen is the size; content scrolls, the window never grows
 	if !cfg.windowed {
 		win.SetFullScreen(true)
 	}

@@ -69,7 +69,9 @@ func (u *UI) home(v screen.View) fyne.CanvasObject {
 
 	middle := container.NewBorder(nil, nil, u.stationQR(v), nil, u.stationInfo(v))
 	center := container.NewVBox(minHeight(u.noticeCard(v), 640), gap(24), middle)
-	return container.NewBorder(container.NewVBox(top...), pad(cta), nil, nil, pad(center))
+	// The centre scrolls rather than grows: long station details or
+	// notice text must never push the call to action off the screen.
+	return container.NewBorder(container.NewVBox(top...), pad(cta), nil, nil, pad(container.NewVScroll(center)))
 }
 
 // noticeCard is the rotating notice; tapping it opens the full text.
