@@ -58,6 +58,18 @@ const (
 	ErrPhone         Key = "err.phone"
 	ErrSubmit        Key = "err.submit"
 	ErrInvalidForm   Key = "err.form"
+
+	// Setup screen (device enrolment by claim code).
+	SetupTitle      Key = "setup.title"
+	SetupHint       Key = "setup.hint"
+	Enrol           Key = "setup.enrol"
+	Enrolling       Key = "setup.enrolling"
+	ErrEnrolCode    Key = "err.enrol_code"     // 400: bad code or no hub configured
+	ErrEnrolRefused Key = "err.enrol_refused"  // 403: the hub refused the code
+	ErrEnrolled     Key = "err.enrol_enrolled" // 409: already enrolled
+	ErrEnrolHub     Key = "err.enrol_hub"      // 502/503: hub unreachable
+	ErrEnrolAgent   Key = "err.enrol_agent"    // the agent did not answer
+	ErrEnrol        Key = "err.enrol"          // anything else
 )
 
 var messages = map[Key]Text{
@@ -111,6 +123,17 @@ var messages = map[Key]Text{
 	ErrPhone:         {"电话号码应为5到20位数字", "A phone number has 5 to 20 digits"},
 	ErrSubmit:        {"提交失败，请稍后再试或联系工作人员", "Could not send. Please try again or ask the staff"},
 	ErrInvalidForm:   {"信息不完整，请返回修改", "Something is missing, please go back"},
+
+	SetupTitle:      {"本机尚未注册", "This kiosk is not enrolled"},
+	SetupHint:       {"请输入技术人员的12位认领码", "Enter the technician's 12-digit claim code"},
+	Enrol:           {"注册", "Enrol"},
+	Enrolling:       {"正在注册…", "Enrolling…"},
+	ErrEnrolCode:    {"认领码格式不对，或本机未配置服务器地址", "Invalid claim code, or no hub is configured on this kiosk"},
+	ErrEnrolRefused: {"服务器拒绝了此认领码（无效、已使用、已过期或不属于本社区）", "The hub refused this claim code (unknown, used, expired or for another community)"},
+	ErrEnrolled:     {"本机已经注册", "This kiosk is already enrolled"},
+	ErrEnrolHub:     {"无法连接服务器，请检查网络后重试", "Cannot reach the hub. Check the network and try again"},
+	ErrEnrolAgent:   {"本机服务没有响应，请稍后重试", "The kiosk's agent is not responding. Try again shortly"},
+	ErrEnrol:        {"注册失败，请重试", "Enrolment failed. Please try again"},
 
 	KindKey(protocol.KindComplaint):    {"投诉", "Complaint"},
 	KindKey(protocol.KindConsultation): {"咨询", "Question"},

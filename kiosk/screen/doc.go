@@ -19,10 +19,21 @@
 // urgent screen itself keeps the "give feedback" button, so residents can still
 // report a problem while it is shown.
 //
+// # Setup
+//
+// While the agent reports (SetStatus) that the device is not enrolled, the
+// Setup screen replaces every other screen, the urgent takeover included,
+// and residents cannot start feedback: the device cannot store it yet. A
+// technician types the 12-digit claim code on the keypad and Enrol sends it
+// through an Enroller; the agent's status in the reply (or a later status
+// event) returns the kiosk to home. Before the first status the kiosk shows
+// its usual screens.
+//
 // # Idle timeout
 //
 // With no action for IdleTimeout on any screen but home, the model returns to
 // home, wipes the form and the receipt and switches back to the default
-// language, so the next resident finds the kiosk as new. A submission in
+// language, so the next resident finds the kiosk as new; on Setup it wipes a
+// half-typed claim code and its message. A submission or enrolment in
 // flight is never cut off by the idle timeout.
 package screen

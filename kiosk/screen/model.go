@@ -32,9 +32,12 @@ const (
 	Description
 	Confirm
 	Receipt
+	// Setup replaces every other screen while the agent reports that the
+	// device is not enrolled: a technician types the claim code.
+	Setup
 )
 
-var screenNames = [...]string{"home", "notice", "urgent", "kind", "category", "building", "unit", "room", "phone", "description", "confirm", "receipt"}
+var screenNames = [...]string{"home", "notice", "urgent", "kind", "category", "building", "unit", "room", "phone", "description", "confirm", "receipt", "setup"}
 
 func (s Screen) String() string {
 	if int(s) < len(screenNames) {
@@ -164,9 +167,18 @@ type View struct {
 	KeypadMax int        // digit limit of the keypad screen
 	Phrases   []i18n.Key // phrases offered on Description
 
-	Err        i18n.Key // message to show, "" for none
-	ErrDetail  string   // technical detail of Err, for the log
-	Submitting bool
+	Err i18n.Key // message to show, "" for none
+	// ErrDetail is the technical detail of Err, for the log; on Setup it is
+	// the agent's reason, shown to the technician.
+	ErrDetail  string
+	Submitting bool // a submission or an enrolment is in flight
+
+	// ClaimCode is, on Setup, the typed digits grouped 4-4-4 with
+	// ClaimPlaceholder for the digits still to type (see FormatClaimCode).
+	ClaimCode string
+	// CanEnrol is true on Setup when a whole claim code is typed and no
+	// enrolment is in flight.
+	CanEnrol bool
 
 	Receipt  protocol.FeedbackReceipt
 	FollowQR string // contents of the receipt QR code
@@ -192,6 +204,8 @@ type Model struct {
 	submitting  bool
 	generation  int // bumped whenever the form is wiped
 	receipt     protocol.FeedbackReceipt
+	status      protocol.AgentStatus
+	hasStatus   bool // status has been set at least once
 	fingerprint string
 	onChange    func()
 }
@@ -295,9 +309,12 @@ func (m *Model) Urgent(now time.Time) (protocol.Notice, bool) {
 	return m.urgent(now)
 }
 
-// current returns the screen shown at now, applying the urgent takeover and
-// leaving a notice detail whose notice is gone.
+// current returns the screen shown at now, applying the setup screen, the
+// urgent takeover and leaving a notice detail whose notice is gone.
 func (m *Model) current(now time.Time) Screen {
+	if m.setupLocked() {
+		return Setup
+	}
 	switch m.screen {
 	case Home:
 		if _, ok := m.urgent(now); ok {
@@ -375,6 +392,10 @@ func (m *Model) View(now time.Time) View {
 		v.Phrases = i18n.Phrases(m.form.Category)
 	case Receipt:
 		v.FollowQR = strings.ReplaceAll(m.cfg.FollowURL, "{ticket}", url.PathEscape(m.receipt.Ticket))
+	case Setup:
+		v.KeypadMax = protocol.ClaimCodeDigits
+		v.ClaimCode = FormatClaimCode(m.keypad)
+		v.CanEnrol = len(m.keypad) == protocol.ClaimCodeDigits && !m.submitting
 	}
 	return v
 }
@@ -403,6 +424,8 @@ func keypadMax(s Screen) int {
 		return MaxRoomDigits
 	case Phone:
 		return MaxPhoneDigits
+	case Setup:
+		return protocol.ClaimCodeDigits
 	}
 	return 0
 }
@@ -424,7 +447,9 @@ func (m *Model) fingerprintLocked(now time.Time) string {
 func (m *Model) Tick(now time.Time) bool {
 	m.mu.Lock()
 	idle := !m.submitting && now.Sub(m.lastAction) >= m.cfg.IdleTimeout
-	if idle && (m.screen != Home || m.lang != m.cfg.Lang) {
+	// m.keypad and m.err are only ever set on Home while Setup covers it:
+	// a half-typed claim code and its message are wiped too.
+	if idle && (m.screen != Home || m.lang != m.cfg.Lang || m.keypad != "" || m.err != "") {
 		m.goHomeLocked()
 		m.lang = m.cfg.Lang
 	}
@@ -616,7 +641,7 @@ func (m *Model) enter(s Screen) {
 // are ignored.
 func (m *Model) Digit(d rune, now time.Time) {
 	m.act(now, func() {
-		max := keypadMax(m.screen)
+		max := keypadMax(m.current(now))
 		if max == 0 || d < '0' || d > '9' || len(m.keypad) >= max {
 			return
 		}

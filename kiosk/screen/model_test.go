@@ -711,7 +711,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestScreenString(t *testing.T) {
-	if Home.String() != "home" || Receipt.String() != "receipt" || Screen(99).String() != "screen(99)" {
+	if Home.String() != "home" || Receipt.String() != "receipt" || Setup.String() != "setup" || Screen(99).String() != "screen(99)" {
 		t.Error("Screen.String")
 	}
 }
