@@ -49,12 +49,23 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("agent replied %d: %s", e.Code, e.Message)
 }
 
+// StatusCode returns the HTTP status of the reply.
+func (e *StatusError) StatusCode() int { return e.Code }
+
+// Reason returns the agent's message.
+func (e *StatusError) Reason() string { return e.Message }
+
+var _ screen.AgentError = (*StatusError)(nil)
+
 // Client talks to one agent. It is safe for concurrent use.
 type Client struct {
 	hc *http.Client
 }
 
-var _ screen.Submitter = (*Client)(nil)
+var (
+	_ screen.Submitter = (*Client)(nil)
+	_ screen.Enroller  = (*Client)(nil)
+)
 
 // base is the URL prefix of requests; the host is ignored by the transport.
 const base = "http://agent"
@@ -112,6 +123,27 @@ func (c *Client) SubmitFeedback(ctx context.Context, req protocol.FeedbackReques
 		return out, fmt.Errorf("%w: %s: %v", ErrMalformed, protocol.LocalPathFeedback, err)
 	}
 	return out, nil
+}
+
+// Enrol asks the agent to enrol the device with its hub using a
+// technician's claim code (spaces and dashes between the groups are
+// allowed) and returns the agent's status once enrolled. A code that is not
+// 12 digits is not sent (protocol.ErrInvalid). When the agent refuses, the
+// error is a *StatusError carrying its status and message: 400 bad code or no
+// hub configured, 403 refused by the hub (unknown, used or expired code, or
+// another community), 409 already enrolled, 502/503 hub unreachable.
+func (c *Client) Enrol(ctx context.Context, code string) (protocol.AgentStatus, error) {
+	var out protocol.AgentStatus
+	req := protocol.LocalEnrolRequest{ClaimCode: protocol.NormalizeClaimCode(code)}
+	if err := protocol.ValidClaimCode(req.ClaimCode); err != nil {
+		return out, fmt.Errorf("agentclient: enrol: %w", err)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return out, fmt.Errorf("agentclient: encode enrol request: %w", err)
+	}
+	err = c.do(ctx, http.MethodPost, protocol.LocalPathEnrol, body, http.StatusOK, &out)
+	return out, err
 }
 
 // do performs one request and strictly decodes a reply of status want into out.

@@ -22,12 +22,21 @@ import (
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
+// testClaim is the claim code the fake agent's hub accepts.
+const testClaim = "123456789012"
+
 // fakeAgent is a hand-written stand-in for the agent's local API.
 type fakeAgent struct {
 	mu       sync.Mutex
 	notices  protocol.LocalNotices
 	feedback []protocol.FeedbackRequest
 	subs     map[chan protocol.LocalEvent]bool
+	// claim is the one claim code the fake hub accepts; enrolled is set
+	// once it has been used. enrols lists the codes received.
+	claim    string
+	enrolled bool
+	enrols   []string
+	hits     map[string]int // requests by path
 	// override, when set for a path, replaces the reply: status and raw body.
 	override map[string]struct {
 		code int
@@ -37,8 +46,10 @@ type fakeAgent struct {
 
 func newFakeAgent(version int64) *fakeAgent {
 	return &fakeAgent{
-		notices: content(version),
-		subs:    map[chan protocol.LocalEvent]bool{},
+		notices:  content(version),
+		subs:     map[chan protocol.LocalEvent]bool{},
+		claim:    testClaim,
+		enrolled: true,
 	}
 }
 
@@ -56,14 +67,62 @@ func content(version int64) protocol.LocalNotices {
 func (a *fakeAgent) setNotices(n protocol.LocalNotices) {
 	a.mu.Lock()
 	a.notices = n
+	a.mu.Unlock()
+	a.broadcast(protocol.LocalEvent{Type: protocol.EventNotices, Version: n.Version})
+}
+
+func (a *fakeAgent) broadcast(ev protocol.LocalEvent) {
+	a.mu.Lock()
 	subs := make([]chan protocol.LocalEvent, 0, len(a.subs))
 	for ch := range a.subs {
 		subs = append(subs, ch)
 	}
 	a.mu.Unlock()
 	for _, ch := range subs {
-		ch <- protocol.LocalEvent{Type: protocol.EventNotices, Version: n.Version}
+		ch <- ev
 	}
+}
+
+func (a *fakeAgent) status() protocol.AgentStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := protocol.AgentStatus{Enrolled: a.enrolled, SoftwareVersion: "test", StartedAt: t0}
+	if a.enrolled {
+		st.Kiosk, st.Connected = "k-01", true
+	}
+	return st
+}
+
+// enrol is the fake POST /v1/enrol: the replies the agent specifies.
+func (a *fakeAgent) enrol(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, protocol.MaxEnrolRequestSize+1))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, protocol.ErrorResponse{Error: err.Error()})
+		return
+	}
+	req, err := protocol.DecodeLocalEnrolRequest(data)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, protocol.ErrorResponse{Error: err.Error()})
+		return
+	}
+	a.mu.Lock()
+	a.enrols = append(a.enrols, req.ClaimCode)
+	code, msg := http.StatusOK, ""
+	switch {
+	case a.enrolled:
+		code, msg = http.StatusConflict, "already enrolled as k-01"
+	case req.ClaimCode != a.claim:
+		code, msg = http.StatusForbidden, "hub refused the claim code: unknown, used or expired"
+	default:
+		a.enrolled = true
+	}
+	a.mu.Unlock()
+	if code != http.StatusOK {
+		writeJSON(w, code, protocol.ErrorResponse{Error: msg})
+		return
+	}
+	writeJSON(w, http.StatusOK, a.status())
+	a.broadcast(protocol.LocalEvent{Type: protocol.EventStatus})
 }
 
 func (a *fakeAgent) subscribers() int {
@@ -82,6 +141,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func (a *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
+	if a.hits == nil {
+		a.hits = map[string]int{}
+	}
+	a.hits[r.URL.Path]++
 	o, ok := a.override[r.URL.Path]
 	a.mu.Unlock()
 	if ok {
@@ -96,7 +159,9 @@ func (a *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.mu.Unlock()
 		writeJSON(w, http.StatusOK, n)
 	case r.Method == http.MethodGet && r.URL.Path == protocol.LocalPathStatus:
-		writeJSON(w, http.StatusOK, protocol.AgentStatus{Kiosk: "k-01", SoftwareVersion: "test", Connected: true, StartedAt: t0})
+		writeJSON(w, http.StatusOK, a.status())
+	case r.Method == http.MethodPost && r.URL.Path == protocol.LocalPathEnrol:
+		a.enrol(w, r)
 	case r.Method == http.MethodPost && r.URL.Path == protocol.LocalPathFeedback:
 		data, err := io.ReadAll(io.LimitReader(r.Body, protocol.MaxFeedbackRequestSize+1))
 		if err != nil {

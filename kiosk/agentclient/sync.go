@@ -15,18 +15,52 @@ const (
 	maxBackoff = 10 * time.Second
 )
 
+// Apply receives what SyncAll fetches from the agent. A nil function is
+// not fetched.
+type Apply struct {
+	// Content receives the station and notices: once the event stream is
+	// open and again on every EventNotices.
+	Content func(protocol.LocalNotices)
+	// Status receives the agent's status (whether the device is enrolled,
+	// connected, its outbox): once the event stream is open, before the
+	// content, and again on every EventStatus.
+	Status func(protocol.AgentStatus)
+}
+
 // Sync keeps the kiosk's content in step with the agent until ctx ends: it
 // subscribes to the event stream, fetches the notices once the stream is open
 // and again on every EventNotices, and calls apply with each result. When the
 // agent is not there or restarts it reconnects with exponential backoff. It
-// returns nil when ctx ends.
+// returns nil when ctx ends. It is SyncAll with only Apply.Content.
 func Sync(ctx context.Context, c *Client, apply func(protocol.LocalNotices), log *slog.Logger) error {
-	fetch := func() error {
+	return SyncAll(ctx, c, Apply{Content: apply}, log)
+}
+
+// SyncAll is Sync for the content and the agent's status: the kiosk learns
+// from the status whether the device is enrolled. A failed fetch ends the
+// event stream, which is then reopened with backoff, so nothing is missed.
+// It returns nil when ctx ends.
+func SyncAll(ctx context.Context, c *Client, apply Apply, log *slog.Logger) error {
+	fetchNotices := func() error {
+		if apply.Content == nil {
+			return nil
+		}
 		n, err := c.Notices(ctx)
 		if err != nil {
 			return fmt.Errorf("fetch notices: %w", err)
 		}
-		apply(n)
+		apply.Content(n)
+		return nil
+	}
+	fetchStatus := func() error {
+		if apply.Status == nil {
+			return nil
+		}
+		st, err := c.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("fetch status: %w", err)
+		}
+		apply.Status(st)
 		return nil
 	}
 	backoff := minBackoff
@@ -35,7 +69,10 @@ func Sync(ctx context.Context, c *Client, apply func(protocol.LocalNotices), log
 		connected := false
 		err := c.events(ctx, func() error {
 			connected = true
-			if err := fetch(); err != nil {
+			if err := fetchStatus(); err != nil {
+				return err
+			}
+			if err := fetchNotices(); err != nil {
 				return err
 			}
 			if failures > 0 {
@@ -44,8 +81,11 @@ func Sync(ctx context.Context, c *Client, apply func(protocol.LocalNotices), log
 			failures = 0
 			return nil
 		}, func(ev protocol.LocalEvent) error {
-			if ev.Type == protocol.EventNotices {
-				return fetch()
+			switch ev.Type {
+			case protocol.EventNotices:
+				return fetchNotices()
+			case protocol.EventStatus:
+				return fetchStatus()
 			}
 			return nil
 		})
