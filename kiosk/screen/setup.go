@@ -29,14 +29,14 @@ type AgentError interface {
 }
 
 // ClaimPlaceholder stands for a claim-code digit not typed yet.
-const ClaimPlaceholder = "·"
+const ClaimPlaceholder = "_"
 
 // claimGroup is the number of digits shown together.
 const claimGroup = 4
 
 // FormatClaimCode groups the typed digits of a claim code 4-4-4 for display,
 // with ClaimPlaceholder for the digits still to type:
-// "12345" → "1234 5··· ····".
+// "12345" → "1234 5___ ____".
 func FormatClaimCode(digits string) string {
 	n := max(len(digits), protocol.ClaimCodeDigits)
 	var b strings.Builder

@@ -77,11 +77,11 @@ func TestFormatClaimCode(t *testing.T) {
 	tests := []struct {
 		name, in, want string
 	}{
-		{"empty", "", "···· ···· ····"},
-		{"one", "7", "7··· ···· ····"},
-		{"one group", "1234", "1234 ···· ····"},
-		{"into the second group", "12345", "1234 5··· ····"},
-		{"eleven", "12345678901", "1234 5678 901·"},
+		{"empty", "", "____ ____ ____"},
+		{"one", "7", "7___ ____ ____"},
+		{"one group", "1234", "1234 ____ ____"},
+		{"into the second group", "12345", "1234 5___ ____"},
+		{"eleven", "12345678901", "1234 5678 901_"},
 		{"whole", "123456789012", "1234 5678 9012"},
 		{"longer than a code", "1234567890123", "1234 5678 9012 3"},
 	}
@@ -102,25 +102,25 @@ func TestSetupTyping(t *testing.T) {
 		shown    string
 		canEnrol bool
 	}{
-		{"nothing typed", func(*Model) {}, "", "···· ···· ····", false},
-		{"grouped as typed", func(m *Model) { typeDigits(m, "123456", t0) }, "123456", "1234 56·· ····", false},
-		{"eleven digits cannot enrol", func(m *Model) { typeDigits(m, "12345678901", t0) }, "12345678901", "1234 5678 901·", false},
+		{"nothing typed", func(*Model) {}, "", "____ ____ ____", false},
+		{"grouped as typed", func(m *Model) { typeDigits(m, "123456", t0) }, "123456", "1234 56__ ____", false},
+		{"eleven digits cannot enrol", func(m *Model) { typeDigits(m, "12345678901", t0) }, "12345678901", "1234 5678 901_", false},
 		{"twelve digits can enrol", func(m *Model) { typeDigits(m, "123456789012", t0) }, "123456789012", "1234 5678 9012", true},
 		{"digits past twelve ignored", func(m *Model) { typeDigits(m, "1234567890129", t0) }, "123456789012", "1234 5678 9012", true},
-		{"non-digits ignored", func(m *Model) { typeDigits(m, "12a-3 4", t0) }, "1234", "1234 ···· ····", false},
+		{"non-digits ignored", func(m *Model) { typeDigits(m, "12a-3 4", t0) }, "1234", "1234 ____ ____", false},
 		{"delete", func(m *Model) {
 			typeDigits(m, "123456789012", t0)
 			m.Delete(t0)
-		}, "12345678901", "1234 5678 901·", false},
-		{"delete on empty", func(m *Model) { m.Delete(t0) }, "", "···· ···· ····", false},
+		}, "12345678901", "1234 5678 901_", false},
+		{"delete on empty", func(m *Model) { m.Delete(t0) }, "", "____ ____ ____", false},
 		{"clear", func(m *Model) {
 			typeDigits(m, "98765", t0)
 			m.Clear(t0)
-		}, "", "···· ···· ····", false},
+		}, "", "____ ____ ____", false},
 		{"feedback cannot start", func(m *Model) {
 			m.StartFeedback(t0)
 			typeDigits(m, "55", t0)
-		}, "55", "55·· ···· ····", false},
+		}, "55", "55__ ____ ____", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,6 +43,8 @@ func (u *UI) build(v screen.View) fyne.CanvasObject {
 		return u.confirm(v)
 	case screen.Receipt:
 		return u.receipt(v)
+	case screen.Setup:
+		return u.setup(v)
 	}
 	return u.home(v)
 }
@@ -254,6 +256,13 @@ func (u *UI) keypad(v screen.View) fyne.CanvasObject {
 		msg.Importance = widget.DangerImportance
 		top.Add(msg)
 	}
+	skip := button(u.t(v, i18n.Skip), widget.MediumImportance, buttonHeight, func() { u.model.Skip(u.now()) })
+	return u.step(v, keypadTitles[v.Screen], container.NewVBox(top, gap(16), u.keys(v)),
+		u.backButton(v), u.cancelButton(v), skip, u.nextButton(v))
+}
+
+// keys is the numeric keypad: 1-9, then Clear, 0, Delete.
+func (u *UI) keys(v screen.View) fyne.CanvasObject {
 	keys := container.NewGridWithColumns(3)
 	for _, d := range "123456789" {
 		keys.Add(key(string(d), sizeKeyDigit, func() { u.model.Digit(d, u.now()) }))
@@ -261,9 +270,7 @@ func (u *UI) keypad(v screen.View) fyne.CanvasObject {
 	keys.Add(key(u.t(v, i18n.Clear), sizeKeyWord, func() { u.model.Clear(u.now()) }))
 	keys.Add(key("0", sizeKeyDigit, func() { u.model.Digit('0', u.now()) }))
 	keys.Add(key(u.t(v, i18n.Delete), sizeKeyWord, func() { u.model.Delete(u.now()) }))
-	skip := button(u.t(v, i18n.Skip), widget.MediumImportance, buttonHeight, func() { u.model.Skip(u.now()) })
-	return u.step(v, keypadTitles[v.Screen], container.NewVBox(top, gap(16), keys),
-		u.backButton(v), u.cancelButton(v), skip, u.nextButton(v))
+	return keys
 }
 
 func (u *UI) description(v screen.View) fyne.CanvasObject {

@@ -93,6 +93,8 @@ const (
 	// keypad keys: digits as large as a phone's dialler on a 1080 px screen
 	sizeKeyDigit = 72
 	sizeKeyWord  = 40
+	// a digit of the claim code on the setup screen
+	sizeClaimDigit = 60
 )
 
 // Size implements fyne.Theme.

@@ -1,7 +1,7 @@
 // Package ui draws the kiosk's screens with Fyne from a screen.Model: the
 // home screen with rotating notices and the 城管码, the urgent takeover, a
-// notice's full text, and the feedback steps with big buttons and a numeric
-// keypad. It holds no state of its own beyond widgets: every tap calls the
+// notice's full text, the feedback steps with big buttons and a numeric
+// keypad, and the setup screen where a technician enrols the device. It holds no state of its own beyond widgets: every tap calls the
 // model, and every change of the model redraws the window.
 //
 // The package does not import fyne.io/fyne/v2/app, so it builds and is tested
@@ -10,6 +10,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"image"
 	"log/slog"
 	"sync"
@@ -21,9 +22,10 @@ import (
 
 	"github.com/shequ/shequ/kiosk/i18n"
 	"github.com/shequ/shequ/kiosk/screen"
+	"github.com/shequ/shequ/protocol"
 )
 
-// SubmitTimeout bounds one submission to the agent.
+// SubmitTimeout bounds one submission or enrolment through the agent.
 const SubmitTimeout = 15 * time.Second
 
 // Options configures a UI. The zero value means the defaults.
@@ -35,6 +37,20 @@ type Options struct {
 	// Async runs background work (a submission); nil means a new
 	// goroutine. Tests run it inline.
 	Async func(func())
+	// Enroller enrols the device from the Setup screen; nil means the
+	// Submitter given to New when it is also a screen.Enroller (as
+	// agentclient.Client is).
+	Enroller screen.Enroller
+}
+
+// ErrNoEnroller means the UI was given no way to enrol the device.
+var ErrNoEnroller = errors.New("ui: no enroller configured")
+
+// noEnroller fails every enrolment with ErrNoEnroller.
+type noEnroller struct{}
+
+func (noEnroller) Enrol(context.Context, string) (protocol.AgentStatus, error) {
+	return protocol.AgentStatus{}, ErrNoEnroller
 }
 
 // UI renders a screen.Model into a Fyne window.
@@ -42,6 +58,7 @@ type UI struct {
 	win   fyne.Window
 	model *screen.Model
 	sub   screen.Submitter
+	enr   screen.Enroller
 	log   *slog.Logger
 	now   func() time.Time
 	async func(func())
@@ -52,14 +69,21 @@ type UI struct {
 	qrCache map[string]image.Image
 }
 
-// New returns a UI drawing m into win, submitting feedback through sub. It
-// draws the current screen at once and redraws on every change of m.
-// Call it on the Fyne goroutine.
+// New returns a UI drawing m into win, submitting feedback through sub and
+// enrolling through opts.Enroller. It draws the current screen at once and
+// redraws on every change of m. Call it on the Fyne goroutine.
 func New(win fyne.Window, m *screen.Model, sub screen.Submitter, opts Options) *UI {
 	u := &UI{
-		win: win, model: m, sub: sub,
+		win: win, model: m, sub: sub, enr: opts.Enroller,
 		log: opts.Log, now: opts.Now, async: opts.Async,
 		qrCache: map[string]image.Image{},
+	}
+	if u.enr == nil {
+		if e, ok := sub.(screen.Enroller); ok {
+			u.enr = e
+		} else {
+			u.enr = noEnroller{}
+		}
 	}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
@@ -108,6 +132,17 @@ func (u *UI) submit() {
 		defer cancel()
 		if err := u.model.Submit(ctx, u.sub, u.now()); err != nil {
 			u.log.Error("submit feedback", "err", err)
+		}
+	})
+}
+
+// enrol sends the claim code in the background; the model redraws when done.
+func (u *UI) enrol() {
+	u.async(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), SubmitTimeout)
+		defer cancel()
+		if err := u.model.Enrol(ctx, u.enr, u.now()); err != nil {
+			u.log.Error("enrol", "err", err)
 		}
 	})
 }

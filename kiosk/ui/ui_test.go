@@ -67,6 +67,7 @@ type harness struct {
 	model *screen.Model
 	ui    *UI
 	sub   *fakeSubmitter
+	enr   *fakeEnroller
 	now   time.Time
 }
 
@@ -83,15 +84,16 @@ func newHarness(t *testing.T, c *protocol.LocalNotices) *harness {
 	if c != nil {
 		m.SetContent(*c)
 	}
-	h := &harness{t: t, model: m, sub: &fakeSubmitter{}, now: t0}
+	h := &harness{t: t, model: m, sub: &fakeSubmitter{}, enr: &fakeEnroller{}, now: t0}
 	h.win = test.NewWindow(nil)
 	t.Cleanup(h.win.Close)
 	h.win.SetPadded(false)
 	h.win.Canvas().(test.WindowlessCanvas).SetScale(0.5)
 	h.win.Resize(fyne.NewSize(1080, 1920))
 	h.ui = New(h.win, m, h.sub, Options{
-		Now:   func() time.Time { return h.now },
-		Async: func(f func()) { f() },
+		Now:      func() time.Time { return h.now },
+		Async:    func(f func()) { f() },
+		Enroller: h.enr,
 	})
 	h.ui.Tick()
 	return h
