@@ -1,6 +1,8 @@
 // Command kiosk is the Shequ touchscreen UI. It shows what the on-device
 // agent holds and submits residents' feedback through the agent's local API
-// on a Unix socket; it never talks MQTT or opens the agent's database.
+// on a Unix socket; it never talks MQTT or opens the agent's database. While
+// the agent reports the device not enrolled it shows the setup screen, where
+// a technician enters the claim code.
 //
 //	kiosk -socket /run/shequ/agent.sock
 //	kiosk -windowed -size 540x960 -lang en
@@ -103,8 +105,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	client := agentclient.New(cfg.socket)
 	defer client.Close()
 	// The home layout shows "正在连接… / Connecting…" until Sync delivers
-	// the first content, so the screen is never blank.
-	u := ui.New(win, m, client, ui.Options{Log: log})
+	// the first content, so the screen is never blank; the setup screen
+	// replaces it while the agent reports the device not enrolled.
+	u := ui.New(win, m, client, ui.Options{Log: log, Enroller: client})
 
 	stopped := ctx
 	ctx, cancel := context.WithCancel(ctx)
@@ -112,7 +115,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		if err := agentclient.Sync(ctx, client, m.SetContent, log); err != nil {
+		apply := agentclient.Apply{Content: m.SetContent, Status: m.SetStatus}
+		if err := agentclient.SyncAll(ctx, client, apply, log); err != nil {
 			log.Error("agent sync stopped", "err", err)
 		}
 	}()
