@@ -163,11 +163,11 @@ func (t *Table) lookup(username string) (Account, bool) {
 
 // Errors of Authenticate, for the broker's log.
 var (
-	ErrAnonymous   = errors.New("access: no username")
-	ErrNoAccount   = errors.New("access: no such account (unknown, revoked or replaced)")
-	ErrPassword    = errors.New("access: wrong password")
-	ErrClientID    = errors.New("access: client id differs from the username")
-	ErrWillTopic   = errors.New("access: last-will topic not allowed")
+	ErrAnonymous = errors.New("access: no username")
+	ErrNoAccount = errors.New("access: no such account (unknown, revoked or replaced)")
+	ErrPassword  = errors.New("access: wrong password")
+	ErrClientID  = errors.New("access: client id differs from the username")
+	ErrWillTopic = errors.New("access: last-will topic not allowed")
 )
 
 // Authenticate checks a connection: username, password, client id, and the

@@ -153,7 +153,7 @@ func TestConnectRefused(t *testing.T) {
 		})
 	}
 	t.Run("plain TCP to the TLS listener", func(t *testing.T) {
-		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+f.b.Addr()).SetClientID("k-a").
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + f.b.Addr()).SetClientID("k-a").
 			SetUsername("k-a").SetPassword("pw-a").SetConnectTimeout(2 * time.Second).SetAutoReconnect(false))
 		tok := c.Connect()
 		if tok.WaitTimeout(waitFor) && tok.Error() == nil {

@@ -69,9 +69,9 @@ type Config struct {
 	Password string
 	Signer   Signer // required
 	ClientID string // default DefaultClientID
-	Group     string // shared-subscription group; default DefaultGroup
-	Workers   int    // default DefaultWorkers
-	Store     Store  // required
+	Group    string // shared-subscription group; default DefaultGroup
+	Workers  int    // default DefaultWorkers
+	Store    Store  // required
 	// OnConnect, if set, runs in its own goroutine after every reconnection
 	// to the broker, once subscribed (not after the first connection, which
 	// Start waits for).
