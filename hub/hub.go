@@ -97,8 +97,8 @@ type Config struct {
 	// PublicBrokerURL is the broker URL handed to devices at enrolment;
 	// default: the embedded broker's URL, or BrokerURL when external.
 	PublicBrokerURL string
-	// EnrolPerMinute limits enrolment attempts per client IP (burst 5);
-	// default 10. The global limit is ten times that.
+	// EnrolPerMinute limits enrolment attempts per client IP, in bursts of
+	// max(5, EnrolPerMinute/2); default 10. The global limit is ten times that.
 	EnrolPerMinute int
 	// BrokerReload is called after the mosquitto password and ACL files
 	// changed (external broker only), e.g. to send mosquitto SIGHUP.
@@ -239,10 +239,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	burst := max(enrolBurst, h.cfg.EnrolPerMinute/2)
 	en, err := enrol.New(enrol.Config{
 		Store: h.store, Tree: h.cfg.Org, Keys: keys, Secret: []byte(sec.claimSecret), CACertPEM: sec.pki.CAPEM,
 		BrokerURL: publicBroker, AccessChanged: h.refreshAccess, Now: h.cfg.Now,
-		Limiter: ratelimit.New(h.cfg.EnrolPerMinute, enrolBurst, 10*h.cfg.EnrolPerMinute, 10*enrolBurst, h.cfg.Now),
+		Limiter: ratelimit.New(h.cfg.EnrolPerMinute, burst, 10*h.cfg.EnrolPerMinute, 10*burst, h.cfg.Now),
 	}, h.log.With("component", "enrol"))
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
