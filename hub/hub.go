@@ -9,25 +9,39 @@
 // version and is published retained. The hub republishes every kiosk's
 // document from the database at start and after every reconnection to the
 // broker, and re-checks all kiosks periodically so expired notices drop out.
+//
+// Security (see docs/security.md): at first start the hub creates under
+// DataDir its CA and server certificate (tls/), its ed25519 signing key chain
+// (keys/), the staff API's admin token (admin.token), its own MQTT password
+// (hub-mqtt.secret) and the HMAC key of claim codes (claim.secret). The
+// embedded broker and the HTTP API speak TLS unless Config.PlainTCP; the
+// broker refuses anonymous clients and confines each enrolled device to its
+// own topics; every downlink message is signed. With an external mosquitto
+// the hub keeps DataDir/mosquitto/{passwd,acl} up to date and calls
+// Config.BrokerReload after every change.
 package hub
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/shequ/shequ/hub/access"
 	"github.com/shequ/shequ/hub/api"
 	"github.com/shequ/shequ/hub/broker"
 	"github.com/shequ/shequ/hub/desired"
+	"github.com/shequ/shequ/hub/enrol"
 	"github.com/shequ/shequ/hub/fleet"
 	"github.com/shequ/shequ/hub/orgtree"
+	"github.com/shequ/shequ/hub/ratelimit"
+	"github.com/shequ/shequ/hub/signing"
 	"github.com/shequ/shequ/hub/store"
 	"github.com/shequ/shequ/protocol"
 )
@@ -36,6 +50,7 @@ import (
 type Store interface {
 	api.Store
 	fleet.Store
+	enrol.Store
 	EnsureKiosks(ctx context.Context, ids []string) error
 	LiveNotices(ctx context.Context, now time.Time) ([]protocol.Notice, error)
 	SetDesired(ctx context.Context, kiosk, hash string) (version int64, changed bool, err error)
@@ -51,6 +66,8 @@ const (
 	DefaultClientID       = fleet.DefaultClientID
 	DefaultOfflineAfter   = 90 * time.Second
 	DefaultReconcileEvery = time.Minute
+	DefaultEnrolPerMinute = 10
+	enrolBurst            = 5
 )
 
 // Config configures the hub. Zero values mean the defaults.
@@ -71,6 +88,21 @@ type Config struct {
 	BeforeAck func(recordID string)
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+
+	// PlainTCP serves plain MQTT and HTTP instead of TLS: development only
+	// (logged as a warning). Authentication and ACLs stay on.
+	PlainTCP bool
+	// Hostnames are extra names (DNS or IP) for the server certificate.
+	Hostnames []string
+	// PublicBrokerURL is the broker URL handed to devices at enrolment;
+	// default: the embedded broker's URL, or BrokerURL when external.
+	PublicBrokerURL string
+	// EnrolPerMinute limits enrolment attempts per client IP, in bursts of
+	// max(5, EnrolPerMinute/2); default 10. The global limit is ten times that.
+	EnrolPerMinute int
+	// BrokerReload is called after the mosquitto password and ACL files
+	// changed (external broker only), e.g. to send mosquitto SIGHUP.
+	BrokerReload func() error
 }
 
 // Hub is the hub service.
@@ -93,6 +125,11 @@ type Hub struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	reconnCh chan struct{}
+
+	sec      *secrets
+	keys     *signing.Keys
+	table    *access.Table
+	accessMu sync.Mutex // serialises updates of the broker's accounts
 }
 
 // New checks cfg, loads the org tree and returns an unstarted hub.
@@ -101,12 +138,9 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		return nil, errors.New("hub: DataDir is required")
 	}
 	if cfg.Org == nil {
-		if cfg.OrgFile == "" {
-			return nil, errors.New("hub: OrgFile or Org is required")
-		}
-		t, err := orgtree.Load(cfg.OrgFile)
+		t, err := loadOrg(cfg.OrgFile)
 		if err != nil {
-			return nil, fmt.Errorf("hub: %w", err)
+			return nil, err
 		}
 		cfg.Org = t
 	}
@@ -128,7 +162,11 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Hub{cfg: cfg, log: log, published: make(map[string]int64), reconnCh: make(chan struct{}, 1)}, nil
+	if cfg.EnrolPerMinute <= 0 {
+		cfg.EnrolPerMinute = DefaultEnrolPerMinute
+	}
+	return &Hub{cfg: cfg, log: log, published: make(map[string]int64), reconnCh: make(chan struct{}, 1),
+		table: access.NewTable()}, nil
 }
 
 // Start opens and migrates the store, starts the broker (unless external),
@@ -141,9 +179,24 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 			err = errors.Join(err, h.Close())
 		}
 	}()
-	if err := os.MkdirAll(h.cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("hub: data dir: %w", err)
+	if h.cfg.PlainTCP {
+		h.log.Warn("PLAIN TCP: MQTT and HTTP are not encrypted; use only for development")
 	}
+	sec, err := prepare(h.cfg, h.cfg.Now())
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	h.sec = sec
+	if sec.pki.CreatedCA() {
+		h.log.Info("created the hub CA", "dir", sec.pki.Dir, "ca_pin", sec.pki.Pin())
+	} else if sec.pki.Renewed() {
+		h.log.Info("issued a new server certificate", "not_after", sec.pki.Server.Leaf.NotAfter)
+	}
+	keys, err := signing.Open(filepath.Join(h.cfg.DataDir, "keys"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	h.keys = keys
 	st, err := store.Open(ctx, filepath.Join(h.cfg.DataDir, "hub.db"))
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
@@ -156,10 +209,17 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err := h.store.EnsureKiosks(ctx, ids); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	if err := h.refreshAccess(ctx, nil); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
 
 	brokerURL := h.cfg.BrokerURL
 	if brokerURL == "" {
-		b, err := broker.Start(broker.Config{Listen: h.cfg.MQTTListen}, h.log)
+		var serverTLS *tls.Config
+		if !h.cfg.PlainTCP {
+			serverTLS = sec.pki.ServerTLS()
+		}
+		b, err := broker.Start(broker.Config{Listen: h.cfg.MQTTListen, TLS: serverTLS, Access: h.table}, h.log)
 		if err != nil {
 			return fmt.Errorf("hub: %w", err)
 		}
@@ -167,34 +227,60 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		brokerURL = b.URL()
 		h.log.Info("embedded MQTT broker listening", "url", brokerURL)
 	}
+	publicBroker := h.cfg.PublicBrokerURL
+	if publicBroker == "" {
+		publicBroker = brokerURL
+	}
 
 	a, err := api.New(api.Config{
-		Store: h.store, Tree: h.cfg.Org, OfflineAfter: h.cfg.OfflineAfter,
+		Store: h.store, Tree: h.cfg.Org, OfflineAfter: h.cfg.OfflineAfter, AdminToken: sec.adminToken,
 		NoticeChanged: h.noticeChanged, Now: h.cfg.Now,
 	}, h.log.With("component", "api"))
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	burst := max(enrolBurst, h.cfg.EnrolPerMinute/2)
+	en, err := enrol.New(enrol.Config{
+		Store: h.store, Tree: h.cfg.Org, Keys: keys, Secret: []byte(sec.claimSecret), CACertPEM: sec.pki.CAPEM,
+		BrokerURL: publicBroker, AccessChanged: h.refreshAccess, Now: h.cfg.Now,
+		Limiter: ratelimit.New(h.cfg.EnrolPerMinute, burst, 10*h.cfg.EnrolPerMinute, 10*burst, h.cfg.Now),
+	}, h.log.With("component", "enrol"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	en.Register(a)
+	a.Handle("POST /api/v1/keys/rotate", http.HandlerFunc(h.rotateHandler))
 	ln, err := net.Listen("tcp", h.cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("hub: HTTP listen: %w", err)
 	}
 	h.httpAddr = ln.Addr().String()
 	h.http = api.NewServer(a, h.log)
+	if !h.cfg.PlainTCP {
+		ln = tls.NewListener(ln, sec.pki.ServerTLS())
+	}
 	h.httpDone = make(chan error, 1)
 	go func() { h.httpDone <- h.http.Serve(ln) }()
 	h.log.Info("HTTP API listening", "url", h.HTTPURL())
 
-	fl, err := fleet.New(fleet.Config{
-		BrokerURL: brokerURL, ClientID: h.cfg.ClientID, Store: h.store,
+	fcfg := fleet.Config{
+		BrokerURL: brokerURL, ClientID: h.cfg.ClientID, Store: h.store, Signer: keys,
+		Username: access.HubUser, Password: sec.hubMQTT,
 		OnConnect: h.reconnected, BeforeAck: h.cfg.BeforeAck, Now: h.cfg.Now,
-	}, h.log.With("component", "fleet"))
+	}
+	if !h.cfg.PlainTCP {
+		fcfg.TLS = sec.pki.ClientTLS()
+	}
+	fl, err := fleet.New(fcfg, h.log.With("component", "fleet"))
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
 	h.fleet = fl
 	if err := fl.Start(ctx); err != nil {
 		return fmt.Errorf("hub: %w", err)
+	}
+	if err := h.fleet.PublishKeys(ctx, h.cfg.Org.Root().ID, keys.Chain()); err != nil {
+		return fmt.Errorf("hub: publish key chain: %w", err)
 	}
 	if err := h.reconcile(ctx, ids, true); err != nil {
 		return fmt.Errorf("hub: publish desired state: %w", err)
@@ -207,10 +293,31 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// HTTPURL returns the API's base URL, e.g. "http://127.0.0.1:8080".
-func (h *Hub) HTTPURL() string { return "http://" + h.httpAddr }
+// HTTPURL returns the API's base URL, e.g. "https://127.0.0.1:8443"
+// (http:// with PlainTCP).
+func (h *Hub) HTTPURL() string {
+	if h.cfg.PlainTCP {
+		return "http://" + h.httpAddr
+	}
+	return "https://" + h.httpAddr
+}
 
-// BrokerURL returns the URL of the broker in use, embedded or external.
+// CACertPEM returns the hub CA certificate (PEM).
+func (h *Hub) CACertPEM() []byte { return h.sec.pki.CAPEM }
+
+// CAPin returns the hex SHA-256 of the hub CA certificate's DER.
+func (h *Hub) CAPin() string { return h.sec.pki.Pin() }
+
+// AdminToken returns the staff API's bearer token.
+func (h *Hub) AdminToken() string { return h.sec.adminToken }
+
+// HTTPClient returns a client that trusts only the hub CA.
+func (h *Hub) HTTPClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: h.sec.pki.ClientTLS()}}
+}
+
+// BrokerURL returns the URL of the broker in use, embedded or external:
+// ssl://… (tcp:// with PlainTCP).
 func (h *Hub) BrokerURL() string {
 	if h.broker != nil {
 		return h.broker.URL()
@@ -284,6 +391,11 @@ func (h *Hub) loop(ctx context.Context) {
 		case <-tick.C:
 		case <-h.reconnCh:
 			force = true
+		}
+		if force {
+			if err := h.fleet.PublishKeys(ctx, h.cfg.Org.Root().ID, h.keys.Chain()); err != nil {
+				h.log.Error("republishing the key chain failed", "err", err)
+			}
 		}
 		if err := h.reconcile(ctx, h.kioskIDs(), force); err != nil {
 			h.log.Error("republishing desired state failed; retrying on the next tick", "err", err)

@@ -60,23 +60,35 @@ func startHubLog(t *testing.T, dataDir string, beforeAck func(string), log *slog
 	return h
 }
 
-// kiosk is a raw paho client playing a kiosk's agent.
+// kiosk is a raw paho client playing an enrolled kiosk's agent.
 type kiosk struct {
 	id   string
 	c    paho.Client
 	acks chan protocol.Ack
 }
 
-func newKiosk(t *testing.T, url, id string) *kiosk {
+func newKiosk(t *testing.T, h *Hub, id string) *kiosk {
 	t.Helper()
+	return newKioskOpts(t, h, id, h.BrokerURL(), nil)
+}
+
+// newKioskOpts enrols a device into the kiosk slot and connects it to url
+// with its credentials; opts, if set, adjusts the client options.
+func newKioskOpts(t *testing.T, h *Hub, id, url string, opts func(*paho.ClientOptions)) *kiosk {
+	t.Helper()
+	cred := enrolDevice(t, h, id)
 	k := &kiosk{id: id, acks: make(chan protocol.Ack, 16)}
-	k.c = paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("agent-" + id + "-" + protocol.NewID()[:8]).
-		SetAutoReconnect(false))
+	o := deviceOptions(t, cred, url)
+	if opts != nil {
+		opts(o)
+	}
+	k.c = paho.NewClient(o)
 	if tok := k.c.Connect(); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
 		t.Fatalf("kiosk connect: %v", tok.Error())
 	}
 	t.Cleanup(func() { k.c.Disconnect(100) })
 	tok := k.c.Subscribe(protocol.DownTopic(id, protocol.ChannelAck).String(), 1, func(_ paho.Client, m paho.Message) {
+		verifyDownlink(t, h, m.Payload())
 		_, a, err := protocol.DecodeAck(m.Payload())
 		if err != nil {
 			t.Errorf("bad ack: %v", err)
@@ -118,9 +130,16 @@ func encode(t *testing.T, id, typ string, body any) []byte {
 	return b
 }
 
-func getJSON[T any](t *testing.T, url string) T {
+// call makes a staff API request with the admin token and returns the
+// status and body.
+func call(t *testing.T, h *Hub, method, path, body string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(method, h.HTTPURL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+h.AdminToken())
+	resp, err := h.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,12 +148,18 @@ func getJSON[T any](t *testing.T, url string) T {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp.StatusCode, b
+}
+
+func getJSON[T any](t *testing.T, h *Hub, path string) T {
+	t.Helper()
+	code, b := call(t, h, "GET", path, "")
 	var v T
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, code, b)
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatalf("GET %s: %v", path, err)
 	}
 	return v
 }
@@ -146,18 +171,18 @@ func TestFeedbackAcks(t *testing.T) {
 	var (
 		mu           sync.Mutex
 		hookSawStore []bool
-		hubURL       string
+		hubPtr       *Hub
 	)
 	h := startHub(t, dir, func(id string) {
 		// The record must be committed before the ack goes out.
-		list := getJSON[feedbackList](t, hubURL+"/api/v1/feedback")
+		list := getJSON[feedbackList](t, hubPtr, "/api/v1/feedback")
 		found := slices.ContainsFunc(list.Feedback, func(f api.Feedback) bool { return f.ID == id })
 		mu.Lock()
 		defer mu.Unlock()
 		hookSawStore = append(hookSawStore, found)
 	})
-	hubURL = h.HTTPURL()
-	k := newKiosk(t, h.BrokerURL(), "k-sangcheng-01")
+	hubPtr = h
+	k := newKiosk(t, h, "k-sangcheng-01")
 
 	fb := protocol.Feedback{Ticket: "SC01-0001", Kiosk: k.id, Kind: protocol.KindComplaint,
 		Category: protocol.CatIllegalConstruction, Where: protocol.Where{Building: "12号", Room: "401"},
@@ -208,7 +233,7 @@ func TestFeedbackAcks(t *testing.T) {
 		}
 	})
 
-	list := getJSON[feedbackList](t, h.HTTPURL()+"/api/v1/feedback")
+	list := getJSON[feedbackList](t, h, "/api/v1/feedback")
 	var ids []string
 	for _, f := range list.Feedback {
 		ids = append(ids, f.ID)
@@ -228,15 +253,17 @@ type desiredWatcher struct {
 	docs chan protocol.DesiredState
 }
 
-func watchDesired(t *testing.T, url, kioskID string) *desiredWatcher {
+// watchDesired watches with the hub's own credentials (any client id).
+func watchDesired(t *testing.T, h *Hub, kioskID string) *desiredWatcher {
 	t.Helper()
 	w := &desiredWatcher{docs: make(chan protocol.DesiredState, 16)}
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("watch-" + protocol.NewID()[:8]).SetAutoReconnect(false))
+	c := paho.NewClient(hubClientOptions(t, h).SetClientID("watch-" + protocol.NewID()[:8]))
 	if tok := c.Connect(); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
 		t.Fatalf("watcher connect: %v", tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
 	tok := c.Subscribe(protocol.DownTopic(kioskID, protocol.ChannelDesired).String(), 1, func(_ paho.Client, m paho.Message) {
+		verifyDownlink(t, h, m.Payload())
 		_, d, err := protocol.DecodeDesired(m.Payload())
 		if err != nil {
 			t.Errorf("bad desired state: %v", err)
@@ -275,19 +302,11 @@ func noticeIDs(d protocol.DesiredState) []string {
 	return ids
 }
 
-func post(t *testing.T, url, body string, want int) api.Notice {
+func post(t *testing.T, h *Hub, path, body string, want int) api.Notice {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != want {
-		t.Fatalf("POST %s: %d %s", url, resp.StatusCode, b)
+	code, b := call(t, h, "POST", path, body)
+	if code != want {
+		t.Fatalf("POST %s: %d %s", path, code, b)
 	}
 	var n api.Notice
 	if err := json.Unmarshal(b, &n); err != nil {
@@ -301,7 +320,7 @@ func TestDesiredState(t *testing.T) {
 	h := startHub(t, dir, nil)
 
 	// At start every kiosk has a document with its station and no notices.
-	first := watchDesired(t, h.BrokerURL(), "k-sangcheng-01").next(t, "at start", func(d protocol.DesiredState) bool { return true })
+	first := watchDesired(t, h, "k-sangcheng-01").next(t, "at start", func(d protocol.DesiredState) bool { return true })
 	if first.Station.Name != "桑城社区城管执法工作室" || len(first.Notices) != 0 || first.Version <= 0 {
 		t.Fatalf("initial document = %+v", first)
 	}
@@ -310,22 +329,22 @@ func TestDesiredState(t *testing.T) {
 		return fmt.Sprintf(`{"title":%q,"body":"正文","category":"event","priority":"normal","targets":[{"level":%q,"id":%q}]}`,
 			title, level, id)
 	}
-	n1 := post(t, h.HTTPURL()+"/api/v1/notices", req("开放日", "community", "sangcheng"), http.StatusCreated)
+	n1 := post(t, h, "/api/v1/notices", req("开放日", "community", "sangcheng"), http.StatusCreated)
 	// A client subscribing after the notice was created gets it retained.
-	d1 := watchDesired(t, h.BrokerURL(), "k-sangcheng-01").next(t, "with the notice", func(d protocol.DesiredState) bool {
+	d1 := watchDesired(t, h, "k-sangcheng-01").next(t, "with the notice", func(d protocol.DesiredState) bool {
 		return slices.Contains(noticeIDs(d), n1.ID)
 	})
 	if d1.Version <= first.Version {
 		t.Errorf("version %d after create, want > %d", d1.Version, first.Version)
 	}
-	ruiyi := watchDesired(t, h.BrokerURL(), "k-ruiyi-01").next(t, "for ruiyi", func(protocol.DesiredState) bool { return true })
+	ruiyi := watchDesired(t, h, "k-ruiyi-01").next(t, "for ruiyi", func(protocol.DesiredState) bool { return true })
 	if len(ruiyi.Notices) != 0 {
 		t.Errorf("k-ruiyi-01 got notices %v aimed at another community", noticeIDs(ruiyi))
 	}
 
-	n2 := post(t, h.HTTPURL()+"/api/v1/notices", req("专项行动", "district", "huangpu"), http.StatusCreated)
-	post(t, h.HTTPURL()+"/api/v1/notices/"+n1.ID+"/withdraw", "", http.StatusOK)
-	d2 := watchDesired(t, h.BrokerURL(), "k-sangcheng-01").next(t, "after withdraw", func(d protocol.DesiredState) bool {
+	n2 := post(t, h, "/api/v1/notices", req("专项行动", "district", "huangpu"), http.StatusCreated)
+	post(t, h, "/api/v1/notices/"+n1.ID+"/withdraw", "", http.StatusOK)
+	d2 := watchDesired(t, h, "k-sangcheng-01").next(t, "after withdraw", func(d protocol.DesiredState) bool {
 		return !slices.Contains(noticeIDs(d), n1.ID)
 	})
 	if !slices.Equal(noticeIDs(d2), []string{n2.ID}) || d2.Version <= d1.Version {
@@ -338,11 +357,11 @@ func TestDesiredState(t *testing.T) {
 		t.Fatal(err)
 	}
 	h2 := startHub(t, dir, nil)
-	d3 := watchDesired(t, h2.BrokerURL(), "k-sangcheng-01").next(t, "after restart", func(protocol.DesiredState) bool { return true })
+	d3 := watchDesired(t, h2, "k-sangcheng-01").next(t, "after restart", func(protocol.DesiredState) bool { return true })
 	if !slices.Equal(noticeIDs(d3), []string{n2.ID}) || d3.Version != d2.Version {
 		t.Errorf("after restart: notices %v version %d, want [%s] and version %d unchanged", noticeIDs(d3), d3.Version, n2.ID, d2.Version)
 	}
-	r2 := watchDesired(t, h2.BrokerURL(), "k-ruiyi-01").next(t, "ruiyi after restart", func(protocol.DesiredState) bool { return true })
+	r2 := watchDesired(t, h2, "k-ruiyi-01").next(t, "ruiyi after restart", func(protocol.DesiredState) bool { return true })
 	if !slices.Equal(noticeIDs(r2), []string{n2.ID}) {
 		t.Errorf("k-ruiyi-01 after restart: %v, want [%s]", noticeIDs(r2), n2.ID)
 	}
@@ -369,9 +388,9 @@ func TestExpiredNoticeIsPruned(t *testing.T) {
 	}
 	defer h.Close()
 	until := now.Add(time.Hour).UTC().Format(time.RFC3339)
-	n := post(t, h.HTTPURL()+"/api/v1/notices", `{"title":"限时","category":"event","priority":"urgent","valid_until":"`+until+`",
+	n := post(t, h, "/api/v1/notices", `{"title":"限时","category":"event","priority":"urgent","valid_until":"`+until+`",
 		"targets":[{"level":"kiosk","id":"k-ruiyi-01"}]}`, http.StatusCreated)
-	w := watchDesired(t, h.BrokerURL(), "k-ruiyi-01")
+	w := watchDesired(t, h, "k-ruiyi-01")
 	with := w.next(t, "with the notice", func(d protocol.DesiredState) bool { return slices.Contains(noticeIDs(d), n.ID) })
 	mu.Lock()
 	now = now.Add(2 * time.Hour)
@@ -386,7 +405,7 @@ type kioskList struct{ Kiosks []api.Kiosk }
 
 func kioskStatus(t *testing.T, h *Hub, id string) api.Kiosk {
 	t.Helper()
-	for _, k := range getJSON[kioskList](t, h.HTTPURL()+"/api/v1/kiosks").Kiosks {
+	for _, k := range getJSON[kioskList](t, h, "/api/v1/kiosks").Kiosks {
 		if k.ID == id {
 			return k
 		}
@@ -451,7 +470,7 @@ func (l *logBuffer) waitLine(t *testing.T, parts ...string) {
 func TestPresenceEpoch(t *testing.T) {
 	logs := new(logBuffer)
 	h := startHubLog(t, t.TempDir(), nil, slog.New(slog.NewTextHandler(logs, nil)))
-	k := newKiosk(t, h.BrokerURL(), "k-sangcheng-02")
+	k := newKiosk(t, h, "k-sangcheng-02")
 	steps := []struct {
 		name       string
 		state      protocol.PresenceState
@@ -543,18 +562,13 @@ func TestRealLastWill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newCutProxy(t, strings.TrimPrefix(h.BrokerURL(), "tcp://"))
+	proxy := newCutProxy(t, strings.TrimPrefix(h.BrokerURL(), "ssl://"))
 	top := protocol.UpTopic(id, protocol.ChannelPresence)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+proxy.ln.Addr().String()).SetClientID("agent-will").
-		SetAutoReconnect(false).SetBinaryWill(top.String(), will, 1, false))
-	if tok := c.Connect(); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	defer c.Disconnect(0)
+	k := newKioskOpts(t, h, id, "ssl://"+proxy.ln.Addr().String(), func(o *paho.ClientOptions) {
+		o.SetBinaryWill(top.String(), will, 1, false)
+	})
 	birth := encode(t, protocol.NewID(), protocol.TypePresence, protocol.Presence{Kiosk: id, State: protocol.Online, Epoch: 7})
-	if tok := c.Publish(top.String(), 1, false, birth); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
+	k.publish(t, protocol.ChannelPresence, birth)
 	waitKiosk(t, h, id, "online", func(k api.Kiosk) bool { return k.Online && k.Epoch == 7 })
 	proxy.cut()
 	waitKiosk(t, h, id, "offline", func(k api.Kiosk) bool { return !k.Online && k.Epoch == 7 })

@@ -1,48 +1,34 @@
-// Command hub runs the Shequ hub: the MQTT broker (embedded by default), the
-// hub database and the HTTP API.
+// Command hub runs the Shequ hub (the MQTT broker, embedded by default, the
+// hub database and the HTTPS API) and holds the staff and technician
+// commands that talk to a running hub.
 //
-//	hub -data ./data/hub -org packaging/demo/org.json
+//	hub serve -data ./data/hub -org packaging/demo/org.json
+//	hub claim -community sangcheng [-kiosk k-sangcheng-01] [-ttl 72h]
+//	hub devices | hub revoke DEVICE-ID | hub rotate-key | hub mosquitto-conf -org FILE
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/shequ/shequ/hub"
+	"github.com/shequ/shequ/hub/cli"
 )
 
 func main() {
-	var cfg hub.Config
-	flag.StringVar(&cfg.DataDir, "data", "./data/hub", "data directory (SQLite database hub.db)")
-	flag.StringVar(&cfg.OrgFile, "org", "", "org tree JSON file (required)")
-	flag.StringVar(&cfg.MQTTListen, "mqtt", hub.DefaultMQTTListen, "embedded MQTT broker listen address")
-	flag.StringVar(&cfg.BrokerURL, "broker", "", "external MQTT broker URL, e.g. tcp://127.0.0.1:1884 (disables the embedded broker)")
-	flag.StringVar(&cfg.HTTPListen, "http", hub.DefaultHTTPListen, "HTTP API listen address")
-	flag.StringVar(&cfg.ClientID, "client-id", hub.DefaultClientID, "the hub's MQTT client id")
-	flag.Parse()
-
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, cfg, log)
+	err := cli.Run(ctx, os.Args[1:], os.Stdout, log)
 	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		log.Error("hub failed", "err", err)
 		os.Exit(1)
 	}
-}
-
-func run(ctx context.Context, cfg hub.Config, log *slog.Logger) error {
-	if cfg.OrgFile == "" {
-		return fmt.Errorf("-org is required")
-	}
-	h, err := hub.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	return h.Run(ctx)
 }

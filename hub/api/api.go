@@ -10,11 +10,16 @@
 //	GET  /api/v1/org                     → the org tree in its file format
 //	GET  /healthz                        → 200 "ok"
 //
-// Errors are {"error": "..."} with status 400, 404, 405, 413 or 500.
+// Every /api/ endpoint needs "Authorization: Bearer <admin token>" (401
+// otherwise) except those registered with HandlePublic (device enrolment).
+// Other packages add endpoints with Handle and HandlePublic.
+//
+// Errors are {"error": "..."} with status 400, 401, 404, 405, 413 or 500.
 package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +27,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shequ/shequ/hub/orgtree"
@@ -54,6 +60,8 @@ var _ Store = (*store.SQLite)(nil)
 type Config struct {
 	Store Store         // required
 	Tree  *orgtree.Tree // required
+	// AdminToken is the bearer token staff tools present; required.
+	AdminToken string
 	// OfflineAfter is how long after the last presence or heartbeat a
 	// kiosk counts as offline; default 90s.
 	OfflineAfter time.Duration
@@ -66,9 +74,10 @@ type Config struct {
 
 // API serves the hub's HTTP API. It is an http.Handler.
 type API struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg    Config
+	log    *slog.Logger
+	mux    *http.ServeMux
+	public map[string]bool // patterns open without the admin token
 }
 
 // New returns the API handler.
@@ -76,13 +85,16 @@ func New(cfg Config, log *slog.Logger) (*API, error) {
 	if cfg.Store == nil || cfg.Tree == nil {
 		return nil, errors.New("api: Store and Tree are required")
 	}
+	if len(cfg.AdminToken) < 16 {
+		return nil, errors.New("api: AdminToken of at least 16 characters is required")
+	}
 	if cfg.OfflineAfter <= 0 {
 		cfg.OfflineAfter = 90 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &API{cfg: cfg, log: log, mux: http.NewServeMux()}
+	a := &API{cfg: cfg, log: log, mux: http.NewServeMux(), public: map[string]bool{}}
 	a.mux.HandleFunc("POST /api/v1/notices", a.createNotice)
 	a.mux.HandleFunc("GET /api/v1/notices", a.listNotices)
 	a.mux.HandleFunc("GET /api/v1/notices/{id}", a.getNotice)
@@ -112,11 +124,33 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// ServeHTTP serves a request, turning the mux's own 404 and 405 replies into
-// JSON errors.
+// Handle adds a staff endpoint (behind the admin token).
+func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
+
+// HandlePublic adds an endpoint open without the admin token.
+func (a *API) HandlePublic(pattern string, h http.Handler) {
+	a.public[pattern] = true
+	a.mux.Handle(pattern, h)
+}
+
+// authorized reports whether r carries the admin token.
+func (a *API) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.AdminToken)) == 1
+}
+
+// ServeHTTP serves a request: it checks the admin token on /api/ paths not
+// registered as public (before routing, so unknown paths reveal nothing),
+// and turns the mux's own 404 and 405 replies into JSON errors.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
-	if _, pattern := a.mux.Handler(r); pattern == "" {
+	_, pattern := a.mux.Handler(r)
+	if strings.HasPrefix(r.URL.Path, "/api/") && !a.public[pattern] && !a.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="shequ-hub"`)
+		a.error(w, http.StatusUnauthorized, errors.New("missing or wrong admin token (Authorization: Bearer …)"))
+		return
+	}
+	if pattern == "" {
 		cw := &captureWriter{header: make(http.Header), code: http.StatusNotFound}
 		a.mux.ServeHTTP(cw, r)
 		if allow := cw.header.Get("Allow"); allow != "" {

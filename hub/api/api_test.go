@@ -20,6 +20,8 @@ import (
 	"github.com/shequ/shequ/protocol"
 )
 
+const testToken = "test-admin-token-0123456789"
+
 type fixture struct {
 	srv     *httptest.Server
 	store   *store.SQLite
@@ -45,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 	})
 	f := &fixture{store: st, now: time.Date(2026, 7, 10, 4, 0, 0, 0, time.UTC)}
 	a, err := New(Config{
-		Store: st, Tree: tree,
+		Store: st, Tree: tree, AdminToken: testToken,
 		NoticeChanged: func(_ context.Context, n protocol.Notice) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -67,6 +69,7 @@ func (f *fixture) do(t *testing.T, method, path, body string) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	resp, err := f.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -319,4 +322,40 @@ func FuzzDecodeNoticeRequest(f *testing.F) {
 			t.Fatalf("re-decoded notice invalid: %v", err)
 		}
 	})
+}
+
+func TestAdminToken(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name, method, path, auth string
+		want                     int
+	}{
+		{"no token", "GET", "/api/v1/feedback", "", http.StatusUnauthorized},
+		{"wrong token", "GET", "/api/v1/kiosks", "Bearer nope", http.StatusUnauthorized},
+		{"token without Bearer", "GET", "/api/v1/kiosks", testToken, http.StatusUnauthorized},
+		{"basic auth", "GET", "/api/v1/kiosks", "Basic " + testToken, http.StatusUnauthorized},
+		{"write without token", "POST", "/api/v1/notices", "", http.StatusUnauthorized},
+		{"unknown path without token", "GET", "/api/v1/secret", "", http.StatusUnauthorized},
+		{"healthz is open", "GET", "/healthz", "", http.StatusOK},
+		{"right token", "GET", "/api/v1/kiosks", "Bearer " + testToken, http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, f.srv.URL+tc.path, strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := f.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
 }

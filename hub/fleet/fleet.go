@@ -1,7 +1,9 @@
 // Package fleet is the hub's MQTT side: a paho client that takes in the
 // kiosks' uplink (feedback, presence, heartbeat) through shared
 // subscriptions, stores it, acknowledges feedback once it is durable, and
-// publishes each kiosk's desired state retained.
+// publishes each kiosk's desired state retained. Every message it publishes
+// (desired, ack, keys) is signed with the hub's current key
+// (protocol.EncodeSigned).
 //
 // Messages are never processed in paho's handler: it hands each message to
 // one of a fixed set of workers, chosen by kiosk, so one kiosk's messages are
@@ -10,6 +12,8 @@ package fleet
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -49,13 +53,25 @@ const (
 	publishTimeout = 10 * time.Second
 )
 
+// Signer gives the key downlink messages are signed with; it may change
+// (rotation), so it is asked for every message.
+type Signer interface {
+	Signer() ed25519.PrivateKey
+}
+
 // Config configures the fleet client.
 type Config struct {
-	BrokerURL string // e.g. "tcp://127.0.0.1:1883"; required
-	ClientID  string // default DefaultClientID
-	Group     string // shared-subscription group; default DefaultGroup
-	Workers   int    // default DefaultWorkers
-	Store     Store  // required
+	BrokerURL string // e.g. "ssl://127.0.0.1:8883"; required
+	// TLS is the client TLS configuration for ssl:// brokers (RootCAs: the
+	// hub CA, or the external broker's CA).
+	TLS      *tls.Config
+	Username string // the hub's broker account
+	Password string
+	Signer   Signer // required
+	ClientID string // default DefaultClientID
+	Group    string // shared-subscription group; default DefaultGroup
+	Workers  int    // default DefaultWorkers
+	Store    Store  // required
 	// OnConnect, if set, runs in its own goroutine after every reconnection
 	// to the broker, once subscribed (not after the first connection, which
 	// Start waits for).
@@ -87,8 +103,8 @@ func New(cfg Config, log *slog.Logger) (*Fleet, error) {
 	if cfg.BrokerURL == "" {
 		return nil, errors.New("fleet: BrokerURL is required")
 	}
-	if cfg.Store == nil {
-		return nil, errors.New("fleet: Store is required")
+	if cfg.Store == nil || cfg.Signer == nil {
+		return nil, errors.New("fleet: Store and Signer are required")
 	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = DefaultClientID
@@ -120,6 +136,12 @@ func New(cfg Config, log *slog.Logger) (*Fleet, error) {
 			f.log.Warn("lost connection to MQTT broker; reconnecting", "broker", cfg.BrokerURL, "err", err)
 		}).
 		SetDefaultPublishHandler(f.route)
+	if cfg.TLS != nil {
+		opts.SetTLSConfig(cfg.TLS)
+	}
+	if cfg.Username != "" {
+		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)
+	}
 	f.client = paho.NewClient(opts)
 	return f, nil
 }
@@ -278,7 +300,7 @@ func reason(err error) string {
 }
 
 func (f *Fleet) ack(ctx context.Context, kiosk string, a protocol.Ack) {
-	payload, err := protocol.Encode(protocol.TypeAck, f.cfg.Now(), a)
+	payload, err := protocol.EncodeSigned(protocol.NewID(), protocol.TypeAck, f.cfg.Now(), a, f.cfg.Signer.Signer())
 	if err != nil {
 		f.log.Error("encoding ack failed", "kiosk", kiosk, "record", a.Ref, "err", err)
 		return
@@ -333,12 +355,26 @@ func (f *Fleet) heartbeat(ctx context.Context, t protocol.Topic, payload []byte)
 // PublishDesired publishes a kiosk's desired state, retained at QoS 1, and
 // waits until the broker has taken it.
 func (f *Fleet) PublishDesired(ctx context.Context, d protocol.DesiredState) error {
-	payload, err := protocol.Encode(protocol.TypeDesired, f.cfg.Now(), d)
+	payload, err := protocol.EncodeSigned(protocol.NewID(), protocol.TypeDesired, f.cfg.Now(), d, f.cfg.Signer.Signer())
 	if err != nil {
 		return fmt.Errorf("fleet: desired state of %s: %w", d.Kiosk, err)
 	}
 	if err := f.publish(ctx, protocol.DownTopic(d.Kiosk, protocol.ChannelDesired), payload); err != nil {
 		return fmt.Errorf("fleet: desired state of %s: %w", d.Kiosk, err)
+	}
+	return nil
+}
+
+// PublishKeys publishes the hub's key chain, signed by its newest key,
+// retained at QoS 1 on the org tree root's downlink topic, and waits until
+// the broker has taken it.
+func (f *Fleet) PublishKeys(ctx context.Context, root string, chain protocol.KeyChain) error {
+	payload, err := protocol.EncodeSigned(protocol.NewID(), protocol.TypeKeys, f.cfg.Now(), chain, f.cfg.Signer.Signer())
+	if err != nil {
+		return fmt.Errorf("fleet: key chain: %w", err)
+	}
+	if err := f.publish(ctx, protocol.DownTopic(root, protocol.ChannelKeys), payload); err != nil {
+		return fmt.Errorf("fleet: key chain: %w", err)
 	}
 	return nil
 }

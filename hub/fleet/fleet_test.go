@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -9,17 +10,26 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/shequ/shequ/hub/access"
 	"github.com/shequ/shequ/hub/broker"
+	"github.com/shequ/shequ/hub/pki"
+	"github.com/shequ/shequ/hub/signing"
 	"github.com/shequ/shequ/hub/store"
 	"github.com/shequ/shequ/protocol"
 )
 
 const waitFor = 10 * time.Second
 
-func setup(t *testing.T) (*Fleet, *store.SQLite, *broker.Broker) {
+type env struct {
+	keys *signing.Keys
+	tls  *tls.Config
+}
+
+func setup(t *testing.T) (*Fleet, *store.SQLite, *broker.Broker, *env) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +38,21 @@ func setup(t *testing.T) (*Fleet, *store.SQLite, *broker.Broker) {
 			t.Error(err)
 		}
 	})
-	b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
+	p, err := pki.Ensure(filepath.Join(dir, "tls"), nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := signing.Open(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := access.NewTable()
+	var accts []access.Account
+	for _, a := range [][2]string{{access.HubUser, "hub-pw"}, {"k-a", "pw-k-a"}} {
+		accts = append(accts, access.Account{Username: a[0], SHA256: access.HashSHA256(a[1]), Groups: []string{"city"}})
+	}
+	table.Set(accts)
+	b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0", TLS: p.ServerTLS(), Access: table}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +61,8 @@ func setup(t *testing.T) (*Fleet, *store.SQLite, *broker.Broker) {
 			t.Error(err)
 		}
 	})
-	f, err := New(Config{BrokerURL: b.URL(), Store: st}, slog.New(slog.DiscardHandler))
+	f, err := New(Config{BrokerURL: b.URL(), TLS: p.ClientTLS(), Username: access.HubUser, Password: "hub-pw",
+		Signer: keys, Store: st}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,17 +76,35 @@ func setup(t *testing.T) (*Fleet, *store.SQLite, *broker.Broker) {
 			t.Error(err)
 		}
 	})
-	return f, st, b
+	return f, st, b, &env{keys: keys, tls: p.ClientTLS()}
 }
 
-func client(t *testing.T, url string) paho.Client {
+// client connects as device k-a.
+func client(t *testing.T, url string, e *env) paho.Client {
 	t.Helper()
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("test-" + protocol.NewID()[:8]).SetAutoReconnect(false))
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("k-a").SetUsername("k-a").SetPassword("pw-k-a").
+		SetTLSConfig(e.tls).SetAutoReconnect(false))
 	if tok := c.Connect(); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
 	return c
+}
+
+// verify checks a downlink message is signed by the hub's current key.
+func verify(t *testing.T, e *env, payload []byte) {
+	t.Helper()
+	envl, err := protocol.DecodeEnvelope(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, kid, _ := e.keys.Current()
+	if envl.KID != kid {
+		t.Errorf("kid %s, want %s", envl.KID, kid)
+	}
+	if err := protocol.VerifyEnvelope(envl, pub); err != nil {
+		t.Errorf("%s does not verify with the hub's key: %v", envl.Type, err)
+	}
 }
 
 func TestNewRequires(t *testing.T) {
@@ -71,6 +114,7 @@ func TestNewRequires(t *testing.T) {
 	}{
 		{"no broker", Config{Store: &store.SQLite{}}},
 		{"no store", Config{BrokerURL: "tcp://127.0.0.1:1"}},
+		{"no signer", Config{BrokerURL: "tcp://127.0.0.1:1", Store: &store.SQLite{}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,8 +128,8 @@ func TestNewRequires(t *testing.T) {
 // TestUplinkBodyMustMatchTopic checks a heartbeat whose body names another
 // kiosk than its topic is dropped, while the next valid one is recorded.
 func TestUplinkBodyMustMatchTopic(t *testing.T) {
-	_, st, b := setup(t)
-	c := client(t, b.URL())
+	_, st, b, e := setup(t)
+	c := client(t, b.URL(), e)
 	hb := func(kiosk, version string) []byte {
 		p, err := protocol.Encode(protocol.TypeHeartbeat, time.Now(), protocol.Heartbeat{Kiosk: kiosk, Epoch: 1, SoftwareVersion: version})
 		if err != nil {
@@ -118,15 +162,16 @@ func TestUplinkBodyMustMatchTopic(t *testing.T) {
 }
 
 func TestPublishDesiredRetained(t *testing.T) {
-	f, _, b := setup(t)
+	f, _, b, e := setup(t)
 	d := protocol.DesiredState{Kiosk: "k-a", Version: 5, Station: protocol.Station{Name: "工作室", Community: "m"},
 		Notices: []protocol.Notice{}}
 	if err := f.PublishDesired(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan protocol.DesiredState, 1)
-	c := client(t, b.URL())
+	c := client(t, b.URL(), e)
 	tok := c.Subscribe(protocol.DownTopic("k-a", protocol.ChannelDesired).String(), 1, func(_ paho.Client, m paho.Message) {
+		verify(t, e, m.Payload())
 		_, d, err := protocol.DecodeDesired(m.Payload())
 		if err != nil || !m.Retained() {
 			t.Errorf("desired: retained=%v err=%v", m.Retained(), err)
@@ -143,5 +188,65 @@ func TestPublishDesiredRetained(t *testing.T) {
 		}
 	case <-time.After(waitFor):
 		t.Fatal("no retained desired state")
+	}
+}
+
+func TestPublishKeysSigned(t *testing.T) {
+	f, _, b, e := setup(t)
+	pub1, _, _ := e.keys.Current()
+	if _, err := e.keys.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.PublishKeys(context.Background(), "city", e.keys.Chain()); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	c := client(t, b.URL(), e)
+	tok := c.Subscribe(protocol.DownTopic("city", protocol.ChannelKeys).String(), 1, func(_ paho.Client, m paho.Message) {
+		got <- m.Payload()
+	})
+	if !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	select {
+	case p := <-got:
+		verify(t, e, p)
+		_, chain, err := protocol.DecodeKeys(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newest, serial, err := chain.Advance(pub1)
+		if pub2, _, _ := e.keys.Current(); err != nil || serial != 2 || !newest.Equal(pub2) {
+			t.Errorf("chain advances from the first key to serial %d, %v", serial, err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("no retained key chain")
+	}
+}
+
+func TestAckSigned(t *testing.T) {
+	_, _, b, e := setup(t)
+	c := client(t, b.URL(), e)
+	acks := make(chan []byte, 1)
+	if tok := c.Subscribe(protocol.DownTopic("k-a", protocol.ChannelAck).String(), 1, func(_ paho.Client, m paho.Message) {
+		acks <- m.Payload()
+	}); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	fb := protocol.Feedback{Ticket: "261126-K-A-0001", Kiosk: "k-a", Kind: protocol.KindHelp, Category: protocol.CatOther,
+		SubmittedAt: time.Now().UTC()}
+	p, err := protocol.Encode(protocol.TypeFeedback, time.Now(), fb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := protocol.UpTopic("k-a", protocol.ChannelFeedback)
+	if tok := c.Publish(top.String(), 1, false, p); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	select {
+	case a := <-acks:
+		verify(t, e, a)
+	case <-time.After(waitFor):
+		t.Fatal("no ack")
 	}
 }

@@ -45,6 +45,14 @@ func TestOpenPragmas(t *testing.T) {
 func TestMigrationsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hub.db")
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := len(ms)
+	if latest < 2 {
+		t.Fatalf("found %d migrations, want at least 2", latest)
+	}
 	for i := range 3 {
 		s, err := Open(ctx, path)
 		if err != nil {
@@ -58,8 +66,8 @@ func TestMigrationsIdempotent(t *testing.T) {
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if v != 1 || n != 1 {
-			t.Errorf("open #%d: schema version %d with %d rows, want 1 and 1", i, v, n)
+		if v != latest || n != latest {
+			t.Errorf("open #%d: schema version %d with %d rows, want %d and %d", i, v, n, latest, latest)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -101,6 +109,12 @@ func TestOpenSchemaV1File(t *testing.T) {
 	v, changed, err := s.SetDesired(ctx, "k-sangcheng-01", "new-hash")
 	if err != nil || !changed || v <= 3 {
 		t.Errorf("SetDesired after v1 = %d, %v, %v; want > 3, changed", v, changed, err)
+	}
+	if devs, err := s.Devices(ctx); err != nil || len(devs) != 0 {
+		t.Errorf("devices after v1 = %v, %v; want none", devs, err)
+	}
+	if floor, err := s.TicketFloor(ctx, "k-sangcheng-01"); err != nil || floor != 2 {
+		t.Errorf("ticket floor from v1 file = %d, %v; want 2 (after T-V1-0001)", floor, err)
 	}
 }
 

@@ -1,0 +1,329 @@
+// Package cli is the hub's command line: "hub serve" runs the hub, and the
+// staff and technician commands (claim, devices, revoke, rotate-key) call a
+// running hub's HTTPS API with the admin token from its data directory,
+// trusting only the hub CA found there. "hub mosquitto-conf" prepares an
+// external mosquitto.
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shequ/shequ/hub"
+	"github.com/shequ/shequ/hub/enrol"
+	"github.com/shequ/shequ/hub/pki"
+)
+
+// maxReply bounds a reply read from the hub.
+const maxReply = 4 << 20
+
+// Client calls a running hub's staff API.
+type Client struct {
+	URL   string // e.g. https://127.0.0.1:8080
+	Token string
+	HTTP  *http.Client
+	CAPin string
+}
+
+// NewClient reads the admin token and the CA from the hub's data directory.
+func NewClient(dataDir, url string) (*Client, error) {
+	tok, err := hub.ReadAdminToken(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dataDir, hub.TLSDir, pki.CAFile))
+	if err != nil {
+		return nil, fmt.Errorf("hub CA: %w", err)
+	}
+	ca, err := hubCA(caPEM)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &Client{URL: strings.TrimSuffix(url, "/"), Token: tok, CAPin: pki.Pin(ca), HTTP: &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+	}}, nil
+}
+
+func hubCA(p []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(p)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("hub CA: no certificate in ca.pem")
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("hub CA: %w", err)
+	}
+	return c, nil
+}
+
+// do sends a request and decodes a JSON reply into out.
+func (c *Client) do(ctx context.Context, method, path string, body any, want int, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, r)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode != want {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: reply: %w", method, path, err)
+	}
+	return nil
+}
+
+// Claim creates a claim code.
+func (c *Client) Claim(ctx context.Context, community, kiosk string, ttl time.Duration) (enrol.ClaimCreated, error) {
+	req := enrol.ClaimRequest{Community: community, Kiosk: kiosk}
+	if ttl > 0 {
+		req.TTL = ttl.String()
+	}
+	var out enrol.ClaimCreated
+	return out, c.do(ctx, "POST", "/api/v1/claims", req, http.StatusCreated, &out)
+}
+
+// DeviceList is the reply of GET /api/v1/devices.
+type DeviceList struct {
+	Devices []enrol.Device `json:"devices"`
+	Pending []enrol.Claim  `json:"pending"`
+}
+
+// Devices lists devices and pending claims.
+func (c *Client) Devices(ctx context.Context) (DeviceList, error) {
+	var out DeviceList
+	return out, c.do(ctx, "GET", "/api/v1/devices", nil, http.StatusOK, &out)
+}
+
+// Revoke revokes a device.
+func (c *Client) Revoke(ctx context.Context, id string) (enrol.Device, error) {
+	var out enrol.Device
+	return out, c.do(ctx, "POST", "/api/v1/devices/"+id+"/revoke", nil, http.StatusOK, &out)
+}
+
+// RotateKey rotates the hub's signing key.
+func (c *Client) RotateKey(ctx context.Context) (hub.RotateResult, error) {
+	var out hub.RotateResult
+	return out, c.do(ctx, "POST", "/api/v1/keys/rotate", nil, http.StatusOK, &out)
+}
+
+const usage = `usage: hub [serve] [flags]            run the hub (default)
+       hub claim -community ID [-kiosk ID] [-ttl 72h]
+       hub devices
+       hub revoke DEVICE-ID
+       hub rotate-key
+       hub mosquitto-conf [-mqtt ADDR] [-org FILE]
+Common flags: -data DIR (default ./data/hub), -hub URL (default https://127.0.0.1:8080)`
+
+// Run runs the command in args (without the program name). serve runs
+// until ctx ends.
+func Run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("hub "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	dataDir := fs.String("data", "./data/hub", "hub data directory")
+	hubURL := fs.String("hub", "https://"+hub.DefaultHTTPListen, "URL of the running hub's API")
+	switch cmd {
+	case "serve":
+		return serve(ctx, fs, args, dataDir, log)
+	case "claim":
+		community := fs.String("community", "", "community node id (required)")
+		kiosk := fs.String("kiosk", "", "kiosk slot to fill or replace (optional)")
+		ttl := fs.Duration("ttl", enrol.DefaultTTL, "how long the code stays valid")
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		if *community == "" {
+			return errors.New("claim: -community is required")
+		}
+		c, err := NewClient(*dataDir, *hubURL)
+		if err != nil {
+			return err
+		}
+		cl, err := c.Claim(ctx, *community, *kiosk, *ttl)
+		if err != nil {
+			return err
+		}
+		slot := cl.Kiosk
+		if slot == "" {
+			slot = "(first free kiosk of the community)"
+		}
+		fmt.Fprintf(stdout, "认领码 / claim code:  %s\ncommunity:  %s\nkiosk:      %s\nexpires:    %s\nhub:        %s\nCA pin:     %s\n\n"+
+			"On the kiosk: agent enrol -hub %s -code %s -ca-pin %s\n",
+			cl.Code, cl.Community, slot, cl.ExpiresAt.Local().Format(time.DateTime), c.URL, c.CAPin, c.URL, cl.Code, c.CAPin)
+		return nil
+	case "devices":
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		c, err := NewClient(*dataDir, *hubURL)
+		if err != nil {
+			return err
+		}
+		l, err := c.Devices(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEVICE\tKIOSK\tCOMMUNITY\tSTATUS\tHARDWARE\tKEY\tENROLLED\tLAST SEEN")
+		for _, d := range l.Devices {
+			seen := "-"
+			if !d.LastSeen.IsZero() {
+				seen = d.LastSeen.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Kiosk, d.Community, d.Status, d.HardwareID, d.KeyID,
+				d.EnrolledAt.Local().Format(time.DateTime), seen)
+		}
+		for _, p := range l.Pending {
+			fmt.Fprintf(tw, "(claim %s)\t%s\t%s\tpending\t-\t-\texpires %s\t-\n", p.ID[:8], p.Kiosk, p.Community,
+				p.ExpiresAt.Local().Format(time.DateTime))
+		}
+		return tw.Flush()
+	case "revoke":
+		if err := parse(fs, args, 1); err != nil {
+			return err
+		}
+		c, err := NewClient(*dataDir, *hubURL)
+		if err != nil {
+			return err
+		}
+		d, err := c.Revoke(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "device %s (kiosk %s): %s\n", d.ID, d.Kiosk, d.Status)
+		return nil
+	case "rotate-key":
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		c, err := NewClient(*dataDir, *hubURL)
+		if err != nil {
+			return err
+		}
+		r, err := c.RotateKey(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "signing key rotated: kid %s, serial %d\n", r.KID, r.Serial)
+		return nil
+	case "mosquitto-conf":
+		mqtt := fs.String("mqtt", "127.0.0.1:8883", "address mosquitto listens on")
+		org := fs.String("org", "", "org tree JSON file (required)")
+		plain := fs.Bool("dev-plain", false, "plain TCP listener (development only)")
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		conf, err := hub.PrepareExternalBroker(hub.Config{DataDir: *dataDir, OrgFile: *org, MQTTListen: *mqtt, PlainTCP: *plain})
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(stdout, conf)
+		return err
+	default:
+		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+}
+
+func parse(fs *flag.FlagSet, args []string, nargs int) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != nargs {
+		return fmt.Errorf("%s: want %d argument(s), got %d\n%s", fs.Name(), nargs, fs.NArg(), usage)
+	}
+	return nil
+}
+
+func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string, log *slog.Logger) error {
+	var cfg hub.Config
+	var hostnames, pidfile string
+	fs.StringVar(&cfg.OrgFile, "org", "", "org tree JSON file (required)")
+	fs.StringVar(&cfg.MQTTListen, "mqtt", hub.DefaultMQTTListen, "embedded MQTT broker listen address")
+	fs.StringVar(&cfg.BrokerURL, "broker", "", "external MQTT broker URL, e.g. ssl://127.0.0.1:8883 (disables the embedded broker)")
+	fs.StringVar(&cfg.PublicBrokerURL, "public-broker", "", "broker URL handed to devices (default: the broker in use)")
+	fs.StringVar(&cfg.HTTPListen, "http", hub.DefaultHTTPListen, "HTTPS API listen address")
+	fs.StringVar(&cfg.ClientID, "client-id", hub.DefaultClientID, "the hub's MQTT client id")
+	fs.StringVar(&hostnames, "hostnames", "", "extra comma-separated names (DNS or IP) for the server certificate")
+	fs.BoolVar(&cfg.PlainTCP, "dev-plain", false, "plain MQTT and HTTP instead of TLS (development only)")
+	fs.IntVar(&cfg.EnrolPerMinute, "enrol-per-minute", hub.DefaultEnrolPerMinute, "enrolment attempts per client IP per minute")
+	fs.StringVar(&pidfile, "mosquitto-pidfile", "", "external mosquitto's pid file: SIGHUP it after the passwd/acl files change")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if cfg.OrgFile == "" {
+		return errors.New("serve: -org is required")
+	}
+	cfg.DataDir = *dataDir
+	if hostnames != "" {
+		cfg.Hostnames = strings.Split(hostnames, ",")
+	}
+	if pidfile != "" {
+		cfg.BrokerReload = func() error { return hup(pidfile) }
+	}
+	h, err := hub.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return h.Run(ctx)
+}
+
+// hup sends SIGHUP to the process whose id is in pidfile.
+func hup(pidfile string) error {
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		return fmt.Errorf("mosquitto pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return fmt.Errorf("mosquitto pid file %s: no pid", pidfile)
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("SIGHUP mosquitto (pid %d): %w", pid, err)
+	}
+	return nil
+}
