@@ -2,6 +2,13 @@
 // (agent/store) so the kiosk works offline, syncs with the hub over MQTT
 // (agent/link), and serves the kiosk UI over a Unix socket (agent/localapi).
 //
+// The device's identity comes from enrolment (agent/enrol), stored in the
+// database: an agent that is not enrolled serves the local API (its status
+// says enrolled:false, feedback is refused with 503) and does not connect
+// to any broker; enrolling through the local API (Agent.Enrol) or with
+// `agent enrol` before the service starts gives it an identity, and the
+// MQTT link starts at once.
+//
 // An Agent holds no global state, so many can run in one process (tests and
 // fleet benchmarks do); with Config.Socket empty it starts no HTTP server.
 package agent
@@ -11,11 +18,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/shequ/shequ/agent/enrol"
 	"github.com/shequ/shequ/agent/link"
 	"github.com/shequ/shequ/agent/localapi"
 	"github.com/shequ/shequ/agent/store"
@@ -24,23 +33,65 @@ import (
 
 // Config configures an Agent. Zero values mean the defaults.
 type Config struct {
-	KioskID           string        // required, protocol.ValidID
 	DataDir           string        // required; bbolt at DataDir/agent.db
-	BrokerURL         string        // default "tcp://127.0.0.1:1883"
 	Socket            string        // local API Unix socket path; empty: no local API
+	SocketGroup       string        // group the socket is chowned to (the kiosk UI's); empty: the agent's
+	HubURL            string        // hub HTTPS base URL, for enrolment from the kiosk's setup screen (POST /v1/enrol)
+	CAPin             string        // expected hex SHA-256 of the hub CA (DER) for enrolment; empty: trust on first use, logged as a warning
+	BrokerURL         string        // optional override of the broker URL received at enrolment
 	HeartbeatInterval time.Duration // default 30s
 	MaxInFlight       int           // default 32
 	ResendAfter       time.Duration // default 30s
 	ReconnectMin      time.Duration // default 500ms
 	ReconnectMax      time.Duration // default 60s
 	SoftwareVersion   string        // default "dev"
+	HardwareID        string        // optional override (default from DMI product UUID or /etc/machine-id)
 }
 
-// Errors.
+// EnrolConfig configures Enrol.
+type EnrolConfig struct {
+	DataDir         string       // required; bbolt at DataDir/agent.db (the agent service must not be running)
+	HubURL          string       // required: https://host:port
+	ClaimCode       string       // required: 12 digits, e.g. 1234-5678-9012
+	CAPin           string       // hex SHA-256 of the hub CA; empty: trust on first use (warned)
+	HardwareID      string       // optional override
+	SoftwareVersion string       // default "dev"
+	HTTPClient      *http.Client // optional; see enrol.Config
+}
+
+// Errors. The local API also maps the errors of agent/enrol.
 var (
 	// ErrNotStarted means the agent was used before Start or after Close.
 	ErrNotStarted = errors.New("agent: not started")
+	// ErrNotEnrolled, ErrAlreadyEnrolled and ErrNoHub are the local API's.
+	ErrNotEnrolled     = localapi.ErrNotEnrolled
+	ErrAlreadyEnrolled = localapi.ErrAlreadyEnrolled
+	ErrNoHub           = localapi.ErrNoHub
 )
+
+// Enrol enrols the device whose data is in cfg.DataDir with the hub, for
+// `agent enrol`: it opens the database, enrols (agent/enrol) and closes
+// it. The response holds the MQTT password: never log or print it.
+func Enrol(ctx context.Context, cfg EnrolConfig, log *slog.Logger) (protocol.EnrolResponse, error) {
+	if cfg.DataDir == "" {
+		return protocol.EnrolResponse{}, errors.New("agent: data dir is required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return protocol.EnrolResponse{}, fmt.Errorf("agent: data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "agent.db"))
+	if err != nil {
+		return protocol.EnrolResponse{}, fmt.Errorf("agent: %w (is the agent service running?)", err)
+	}
+	r, err := enrol.Enrol(ctx, st, enrol.Config{
+		HubURL: cfg.HubURL, ClaimCode: cfg.ClaimCode, CAPin: cfg.CAPin, HardwareID: cfg.HardwareID,
+		SoftwareVersion: cfg.SoftwareVersion, HTTPClient: cfg.HTTPClient,
+	}, log)
+	if cerr := st.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return r, err
+}
 
 // eventBuffer is the events held per subscriber before they are coalesced.
 const eventBuffer = 16
@@ -50,10 +101,14 @@ type Agent struct {
 	cfg Config
 	log *slog.Logger
 
+	enrolling sync.Mutex // one enrolment at a time
+
 	mu        sync.Mutex
 	st        *store.Store
+	kiosk     string // from the identity; empty before enrolment
 	link      *link.Link
 	api       *localapi.Server
+	ctx       context.Context // the agent's lifetime, from Start to Close
 	stop      context.CancelFunc
 	linkDone  chan error
 	startedAt time.Time
@@ -64,25 +119,28 @@ type Agent struct {
 
 // New validates cfg and returns an agent; Start starts it.
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
-	if err := protocol.ValidID(cfg.KioskID); err != nil {
-		return nil, fmt.Errorf("agent: kiosk id: %w", err)
-	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("agent: data dir is required")
 	}
 	if cfg.SoftwareVersion == "" {
 		cfg.SoftwareVersion = "dev"
 	}
+	if cfg.CAPin != "" {
+		if _, err := enrol.ParsePin(cfg.CAPin); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+	}
 	return &Agent{
 		cfg:  cfg,
-		log:  log.With("kiosk", cfg.KioskID),
+		log:  log,
 		subs: make(map[chan protocol.LocalEvent]struct{}),
 	}, nil
 }
 
-// Start opens the database, starts the local API (if configured) and the
-// MQTT link, and returns at once. It works with no broker reachable: the
-// link keeps trying until ctx is done or Close is called.
+// Start opens the database, starts the local API (if configured) and, if
+// the device is enrolled, the MQTT link, and returns at once. It works
+// with no broker reachable: the link keeps trying until ctx is done or
+// Close is called.
 func (a *Agent) Start(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -103,9 +161,42 @@ func (a *Agent) Start(ctx context.Context) error {
 	if ok {
 		a.version, a.lastSync = doc.Version, at
 	}
+	id, enrolled, err := st.Identity()
+	if err != nil {
+		return errors.Join(fmt.Errorf("agent: %w", err), st.Close())
+	}
 	a.startedAt = time.Now()
+	a.st = st
+	a.ctx, a.stop = context.WithCancel(ctx)
+	if enrolled {
+		if err := a.startLinkLocked(id); err != nil {
+			a.stop()
+			a.st = nil
+			return errors.Join(err, st.Close())
+		}
+	} else {
+		a.log.Warn("not enrolled: no hub connection until enrolment (agent enrol, or the kiosk's setup screen)")
+	}
+	if a.cfg.Socket != "" {
+		api := localapi.New(localapi.Config{Socket: a.cfg.Socket, SocketGroup: a.cfg.SocketGroup}, a, a.log)
+		if err := api.Start(); err != nil {
+			a.stop()
+			var errs []error
+			if a.linkDone != nil {
+				errs = append(errs, <-a.linkDone)
+			}
+			a.st, a.link, a.linkDone = nil, nil, nil
+			return errors.Join(append(errs, fmt.Errorf("agent: %w", err), st.Close())...)
+		}
+		a.api = api
+	}
+	a.log.Info("agent started", "data", a.cfg.DataDir, "socket", a.cfg.Socket, "enrolled", enrolled, "kiosk", a.kiosk, "content_version", a.version)
+	return nil
+}
+
+// startLinkLocked starts the MQTT link for identity id; a.mu is held.
+func (a *Agent) startLinkLocked(id store.Identity) error {
 	l, err := link.New(link.Config{
-		KioskID:           a.cfg.KioskID,
 		BrokerURL:         a.cfg.BrokerURL,
 		DataDir:           a.cfg.DataDir,
 		HeartbeatInterval: a.cfg.HeartbeatInterval,
@@ -115,22 +206,62 @@ func (a *Agent) Start(ctx context.Context) error {
 		ReconnectMax:      a.cfg.ReconnectMax,
 		SoftwareVersion:   a.cfg.SoftwareVersion,
 		StartedAt:         a.startedAt,
-	}, st, observer{a}, a.log)
+	}, a.st, observer{a}, a.log.With("kiosk", id.Kiosk))
 	if err != nil {
-		return errors.Join(fmt.Errorf("agent: %w", err), st.Close())
+		return fmt.Errorf("agent: %w", err)
 	}
-	var api *localapi.Server
-	if a.cfg.Socket != "" {
-		api = localapi.New(localapi.Config{Socket: a.cfg.Socket}, a, a.log)
-		if err := api.Start(); err != nil {
-			return errors.Join(fmt.Errorf("agent: %w", err), st.Close())
-		}
-	}
-	lctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- l.Run(lctx) }()
-	a.st, a.link, a.api, a.stop, a.linkDone = st, l, api, stop, done
-	a.log.Info("agent started", "data", a.cfg.DataDir, "socket", a.cfg.Socket, "content_version", a.version)
+	ctx := a.ctx
+	go func() { done <- l.Run(ctx) }()
+	a.kiosk, a.link, a.linkDone = id.Kiosk, l, done
+	return nil
+}
+
+// Enrol enrols the device with the hub of Config.HubURL using a claim code
+// typed on the kiosk's setup screen, then starts the MQTT link. It fails
+// with ErrAlreadyEnrolled if the device is enrolled, ErrNoHub if no hub URL
+// is configured, and with the errors of agent/enrol.
+func (a *Agent) Enrol(ctx context.Context, claimCode string) error {
+	a.enrolling.Lock()
+	defer a.enrolling.Unlock()
+	a.mu.Lock()
+	st, kiosk := a.st, a.kiosk
+	a.mu.Unlock()
+	switch {
+	case st == nil:
+		return ErrNotStarted
+	case kiosk != "":
+		return fmt.Errorf("%w as kiosk %s", ErrAlreadyEnrolled, kiosk)
+	case a.cfg.HubURL == "":
+		return ErrNoHub
+	}
+	if _, err := enrol.Enrol(ctx, st, enrol.Config{
+		HubURL: a.cfg.HubURL, ClaimCode: claimCode, CAPin: a.cfg.CAPin,
+		HardwareID: a.cfg.HardwareID, SoftwareVersion: a.cfg.SoftwareVersion,
+	}, a.log); err != nil {
+		a.log.Warn("enrolment failed", "err", err)
+		return err
+	}
+	id, ok, err := st.Identity()
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("agent: enrolment stored no identity: %w", ErrNotEnrolled)
+	}
+	a.mu.Lock()
+	if a.st == nil { // closed meanwhile
+		a.mu.Unlock()
+		return ErrNotStarted
+	}
+	a.version, a.lastSync = 0, time.Time{}
+	err = a.startLinkLocked(id)
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	a.broadcast(protocol.LocalEvent{Type: protocol.EventStatus})
+	a.broadcast(protocol.LocalEvent{Type: protocol.EventNotices})
 	return nil
 }
 
@@ -139,7 +270,7 @@ func (a *Agent) Start(ctx context.Context) error {
 func (a *Agent) Close() error {
 	a.mu.Lock()
 	st, api, stop, done := a.st, a.api, a.stop, a.linkDone
-	a.st, a.link, a.api, a.stop, a.linkDone = nil, nil, nil, nil, nil
+	a.st, a.link, a.api, a.stop, a.linkDone, a.kiosk = nil, nil, nil, nil, nil, ""
 	a.mu.Unlock()
 	if st == nil {
 		return nil
@@ -149,8 +280,10 @@ func (a *Agent) Close() error {
 		errs = append(errs, api.Close())
 	}
 	stop()
-	if err := <-done; err != nil {
-		errs = append(errs, fmt.Errorf("agent: link: %w", err))
+	if done != nil {
+		if err := <-done; err != nil {
+			errs = append(errs, fmt.Errorf("agent: link: %w", err))
+		}
 	}
 	a.mu.Lock()
 	for ch := range a.subs {
@@ -173,20 +306,23 @@ func (a *Agent) Run(ctx context.Context) error {
 	return a.Close()
 }
 
-func (a *Agent) parts() (*store.Store, *link.Link) {
+func (a *Agent) parts() (*store.Store, *link.Link, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.st, a.link
+	return a.st, a.link, a.kiosk
 }
 
 // SubmitFeedback stores a resident's feedback in the outbox and returns the
 // receipt once it is durable; the link then delivers it. It works offline.
 func (a *Agent) SubmitFeedback(req protocol.FeedbackRequest) (protocol.FeedbackReceipt, error) {
-	st, l := a.parts()
+	st, l, kiosk := a.parts()
 	if st == nil {
 		return protocol.FeedbackReceipt{}, ErrNotStarted
 	}
-	rc, err := st.AddFeedback(a.cfg.KioskID, req, time.Now())
+	if kiosk == "" {
+		return protocol.FeedbackReceipt{}, ErrNotEnrolled
+	}
+	rc, err := st.AddFeedback(kiosk, req, time.Now())
 	if err != nil {
 		return rc, fmt.Errorf("agent: %w", err)
 	}
@@ -200,15 +336,18 @@ func (a *Agent) SubmitFeedback(req protocol.FeedbackRequest) (protocol.FeedbackR
 // not passed, including those scheduled to start later (the kiosk decides
 // when to show them).
 func (a *Agent) Notices() (protocol.LocalNotices, error) {
-	st, _ := a.parts()
+	st, _, kiosk := a.parts()
 	if st == nil {
 		return protocol.LocalNotices{}, ErrNotStarted
+	}
+	if kiosk == "" {
+		return Unexpired("", protocol.DesiredState{}, time.Now()), nil
 	}
 	doc, _, _, err := st.Desired()
 	if err != nil {
 		return protocol.LocalNotices{}, fmt.Errorf("agent: %w", err)
 	}
-	return Unexpired(a.cfg.KioskID, doc, time.Now()), nil
+	return Unexpired(kiosk, doc, time.Now()), nil
 }
 
 // Unexpired is the LocalNotices for a desired-state document at now: every
@@ -225,10 +364,11 @@ func Unexpired(kiosk string, doc protocol.DesiredState, now time.Time) protocol.
 
 // Status reports the agent's state.
 func (a *Agent) Status() protocol.AgentStatus {
-	st, l := a.parts()
+	st, l, kiosk := a.parts()
 	a.mu.Lock()
 	s := protocol.AgentStatus{
-		Kiosk:           a.cfg.KioskID,
+		Enrolled:        kiosk != "",
+		Kiosk:           kiosk,
 		SoftwareVersion: a.cfg.SoftwareVersion,
 		ContentVersion:  a.version,
 		LastSync:        a.lastSync,

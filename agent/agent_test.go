@@ -16,11 +16,13 @@ const kiosk = "k-sangcheng-01"
 
 const wait = 10 * time.Second
 
+var groups = []string{"shanghai", "huangpu", "wuliqiao", "sangcheng"}
+
+// nowhere is a broker address nothing listens on.
+const nowhere = "ssl://127.0.0.1:1"
+
 func newAgent(t *testing.T, cfg agent.Config) *agent.Agent {
 	t.Helper()
-	if cfg.KioskID == "" {
-		cfg.KioskID = kiosk
-	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
@@ -30,6 +32,14 @@ func newAgent(t *testing.T, cfg agent.Config) *agent.Agent {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// enrolledDir returns a data directory enrolled with hub as kiosk.
+func enrolledDir(t *testing.T, hub *hubtest.Hub) string {
+	t.Helper()
+	dir := t.TempDir()
+	hub.EnrolDir(t, dir, kiosk, groups...)
+	return dir
 }
 
 func start(t *testing.T, a *agent.Agent) {
@@ -62,9 +72,8 @@ func TestNewValidates(t *testing.T) {
 		name string
 		cfg  agent.Config
 	}{
-		{"no kiosk", agent.Config{DataDir: "x"}},
-		{"bad kiosk", agent.Config{KioskID: "K/1", DataDir: "x"}},
-		{"no data dir", agent.Config{KioskID: "k1"}},
+		{"no data dir", agent.Config{}},
+		{"bad pin", agent.Config{DataDir: "x", CAPin: "abc"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,8 +87,10 @@ func TestNewValidates(t *testing.T) {
 // TestOfflineThenDelivered: feedback is accepted with no broker, survives a
 // restart, and reaches the hub when the agent comes back with one.
 func TestOfflineThenDelivered(t *testing.T) {
-	dir := t.TempDir()
-	a := newAgent(t, agent.Config{DataDir: dir, BrokerURL: "tcp://127.0.0.1:1"})
+	b := hubtest.StartBroker(t)
+	hub := hubtest.NewHub(t, b)
+	dir := enrolledDir(t, hub)
+	a := newAgent(t, agent.Config{DataDir: dir, BrokerURL: nowhere})
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +98,7 @@ func TestOfflineThenDelivered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := a.Status(); st.Connected || st.OutboxDepth != 1 {
+	if st := a.Status(); st.Connected || st.OutboxDepth != 1 || !st.Enrolled {
 		t.Fatalf("offline status %+v", st)
 	}
 	if err := a.Close(); err != nil {
@@ -97,9 +108,7 @@ func TestOfflineThenDelivered(t *testing.T) {
 		t.Fatal("SubmitFeedback after Close succeeded")
 	}
 
-	b := hubtest.StartBroker(t)
-	hub := hubtest.NewHub(t, b)
-	a = newAgent(t, agent.Config{DataDir: dir, BrokerURL: b.URL})
+	a = newAgent(t, agent.Config{DataDir: dir})
 	events, cancel := a.Subscribe()
 	defer cancel()
 	start(t, a)
@@ -125,7 +134,7 @@ func TestOfflineThenDelivered(t *testing.T) {
 func TestDesiredReachesNotices(t *testing.T) {
 	b := hubtest.StartBroker(t)
 	hub := hubtest.NewHub(t, b)
-	a := newAgent(t, agent.Config{BrokerURL: b.URL})
+	a := newAgent(t, agent.Config{DataDir: enrolledDir(t, hub)})
 	start(t, a)
 	data, err := os.ReadFile("../protocol/testdata/desired.json")
 	if err != nil {
@@ -165,7 +174,8 @@ func TestDesiredReachesNotices(t *testing.T) {
 }
 
 func TestSlowSubscriberNeverBlocks(t *testing.T) {
-	a := newAgent(t, agent.Config{BrokerURL: "tcp://127.0.0.1:1"})
+	hub := hubtest.NewHub(t, hubtest.StartBroker(t))
+	a := newAgent(t, agent.Config{DataDir: enrolledDir(t, hub), BrokerURL: nowhere})
 	start(t, a)
 	events, cancel := a.Subscribe()
 	const n = 40

@@ -27,17 +27,38 @@
 // connected. Only an application ack from the hub removes a record; a paho
 // token completing is not proof of delivery.
 //
+// # Trust
+//
+// The link's identity comes from the store (agent/store.Identity, written
+// at enrolment): kiosk id, groups, broker URL, MQTT credentials, the CA it
+// pins and the hub key it trusts. It connects over TLS trusting only that
+// CA, and subscribes to the downlink of its kiosk and of each of its groups.
+//
+// Every downlink message is verified with the trusted hub key before
+// anything else is done with it (verify.go): an unsigned, tampered or
+// wrongly keyed message, a desired version older than the one held, a key
+// chain not rooted in the trusted key, or anything on an unexpected topic
+// is never stored or shown; it is logged once, with the reason. A key chain
+// that advances from the trusted key makes its newest key the trusted one
+// (persisted) and the older keys are refused from then on. A desired
+// document signed by a key the link does not know yet is kept in memory and
+// checked again after a chain is adopted, since retained messages may
+// arrive in any order.
+//
 // The link publishes only to its own kiosk's up/ topics and never blocks in
-// a paho handler: handlers decode and hand over to the session goroutine.
+// a paho handler: handlers hand messages over to the session goroutine.
 package link
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,10 +69,10 @@ import (
 	"github.com/shequ/shequ/protocol"
 )
 
-// Config configures a Link. Zero values mean the defaults.
+// Config configures a Link. Zero values mean the defaults. Who the link
+// is and whom it trusts come from the store's identity.
 type Config struct {
-	KioskID           string        // required, protocol.ValidID; also the MQTT client id
-	BrokerURL         string        // default "tcp://127.0.0.1:1883"
+	BrokerURL         string        // override of the identity's broker URL (same CA and credentials)
 	DataDir           string        // free disk space reported in heartbeats; default "."
 	HeartbeatInterval time.Duration // default 30s
 	MaxInFlight       int           // default 32
@@ -63,10 +84,7 @@ type Config struct {
 	StartedAt         time.Time     // for the heartbeat's uptime; default: when New is called
 }
 
-func (c *Config) setDefaults() error {
-	if err := protocol.ValidID(c.KioskID); err != nil {
-		return fmt.Errorf("link: kiosk id: %w", err)
-	}
+func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -80,9 +98,6 @@ func (c *Config) setDefaults() error {
 	if c.ReconnectMax < c.ReconnectMin {
 		c.ReconnectMax = c.ReconnectMin
 	}
-	if c.BrokerURL == "" {
-		c.BrokerURL = "tcp://127.0.0.1:1883"
-	}
 	if c.DataDir == "" {
 		c.DataDir = "."
 	}
@@ -95,7 +110,6 @@ func (c *Config) setDefaults() error {
 	if c.StartedAt.IsZero() {
 		c.StartedAt = time.Now()
 	}
-	return nil
 }
 
 // Observer is told what the link did. Its methods are called from the
@@ -109,54 +123,118 @@ type Observer interface {
 	OutboxChanged()
 }
 
-// maxPendingAcks bounds acks received but not yet processed; beyond it acks
-// are dropped (the record is resent later and acked again).
-const maxPendingAcks = 4096
+// inboxCap bounds downlink messages received but not yet processed; beyond
+// it messages are dropped (a retained desired state comes again on the next
+// connect, an unacknowledged record is resent and acked again).
+const inboxCap = 1024
 
 // stableAfter is how long a connection must last for the backoff to start
 // again from ReconnectMin.
 const stableAfter = 30 * time.Second
 
+// recentRefused is how many refused message ids are remembered, so that a
+// retained message refused once is not logged again on every reconnect.
+const recentRefused = 64
+
+// inbound is one downlink message handed from paho to the session.
+type inbound struct {
+	topic   string
+	payload []byte
+}
+
 // Link is the MQTT session. Create with New, run with Run.
 type Link struct {
 	cfg Config
+	id  store.Identity
+	tls *tls.Config // nil: plain TCP (development hub)
 	st  *store.Store
 	obs Observer
 	log *slog.Logger
 
 	topicFeedback, topicPresence, topicHeartbeat string
-	topicDesired, topicAck                       string
+	filters                                      map[string]byte
 
 	wake  chan struct{} // a new outbox record; capacity 1
-	inbox chan struct{} // pendingAcks or pendingDesired filled; capacity 1
+	inbox chan inbound
 
-	mu             sync.Mutex
-	pendingAcks    []protocol.Ack
-	pendingDesired *protocol.DesiredState
+	// Used by the session goroutine only.
+	v       *verifier
+	stashed *inbound // desired state signed by an unknown key
+	refused []string // recently refused message ids, oldest first
 
 	connected atomic.Bool
 	epoch     atomic.Int64
 }
 
-// New returns a link for the kiosk, publishing the outbox of st.
+// New returns a link for the device enrolled in st, publishing its outbox.
+// It fails with store.ErrNotEnrolled before enrolment.
 func New(cfg Config, st *store.Store, obs Observer, log *slog.Logger) (*Link, error) {
-	if err := cfg.setDefaults(); err != nil {
+	cfg.setDefaults()
+	id, ok, err := st.Identity()
+	if err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("link: %w", store.ErrNotEnrolled)
+	}
+	if cfg.BrokerURL != "" {
+		id.BrokerURL = cfg.BrokerURL
+	}
+	tc, err := TLSConfig(id.BrokerURL, id.CACert)
+	if err != nil {
 		return nil, err
 	}
-	k := cfg.KioskID
+	key, err := id.TrustedKey()
+	if err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	k := id.Kiosk
+	filters := map[string]byte{protocol.DownFilter(k): 1}
+	for _, g := range id.Groups {
+		filters[protocol.DownFilter(g)] = 1
+	}
+	if tc == nil {
+		log.Warn("broker connection is plain TCP: development only; use an ssl:// broker in production", "broker", id.BrokerURL)
+	}
 	return &Link{
 		cfg:            cfg,
+		id:             id,
+		tls:            tc,
 		st:             st,
 		obs:            obs,
 		log:            log,
 		topicFeedback:  protocol.UpTopic(k, protocol.ChannelFeedback).String(),
 		topicPresence:  protocol.UpTopic(k, protocol.ChannelPresence).String(),
 		topicHeartbeat: protocol.UpTopic(k, protocol.ChannelHeartbeat).String(),
-		topicDesired:   protocol.DownTopic(k, protocol.ChannelDesired).String(),
-		topicAck:       protocol.DownTopic(k, protocol.ChannelAck).String(),
+		filters:        filters,
 		wake:           make(chan struct{}, 1),
-		inbox:          make(chan struct{}, 1),
+		inbox:          make(chan inbound, inboxCap),
+		v:              newVerifier(k, id.Groups, key, id.KeySerial),
 	}, nil
+}
+
+// TLSConfig returns the TLS configuration for a broker URL: for ssl://,
+// tls://, mqtts:// or tcps:// it trusts only the CA in caPEM and checks the
+// URL's host; for tcp:// or mqtt:// (a development hub) it returns nil.
+func TLSConfig(brokerURL, caPEM string) (*tls.Config, error) {
+	u, err := url.Parse(brokerURL)
+	if err != nil || u.Hostname() == "" {
+		return nil, fmt.Errorf("link: broker url %q: want ssl://host:port", brokerURL)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		return nil, nil
+	case "ssl", "tls", "mqtts", "tcps":
+	default:
+		return nil, fmt.Errorf("link: broker url %q: unknown scheme %q", brokerURL, u.Scheme)
+	}
+	ca, err := protocol.ParseCACert([]byte(caPEM))
+	if err != nil {
+		return nil, fmt.Errorf("link: pinned CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &tls.Config{RootCAs: pool, ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}, nil
 }
 
 // Connected reports whether the link is connected now.
@@ -217,7 +295,7 @@ func backoff(attempt int, lo, hi time.Duration) time.Duration {
 
 // presence encodes a presence message of this kiosk.
 func (l *Link) presence(state protocol.PresenceState, epoch int64) ([]byte, error) {
-	return protocol.Encode(protocol.TypePresence, time.Now(), protocol.Presence{Kiosk: l.cfg.KioskID, State: state, Epoch: epoch})
+	return protocol.Encode(protocol.TypePresence, time.Now(), protocol.Presence{Kiosk: l.id.Kiosk, State: state, Epoch: epoch})
 }
 
 // session makes one connection and serves it until it is lost or ctx is
@@ -233,8 +311,10 @@ func (l *Link) session(ctx context.Context) (time.Duration, error) {
 	}
 	lost := make(chan error, 1)
 	opts := paho.NewClientOptions().
-		AddBroker(l.cfg.BrokerURL).
-		SetClientID(l.cfg.KioskID).
+		AddBroker(l.id.BrokerURL).
+		SetClientID(l.id.MQTTUsername).
+		SetUsername(l.id.MQTTUsername).
+		SetPassword(l.id.MQTTPassword).
 		SetCleanSession(true).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
@@ -249,16 +329,19 @@ func (l *Link) session(ctx context.Context) (time.Duration, error) {
 			default:
 			}
 		})
+	if l.tls != nil {
+		opts.SetTLSConfig(l.tls)
+	}
 	c := paho.NewClient(opts)
 	if err := l.await(ctx, c.Connect(), "connect"); err != nil {
 		c.Disconnect(0)
-		return 0, fmt.Errorf("link: connect to %s: %w", l.cfg.BrokerURL, err)
+		return 0, fmt.Errorf("link: connect to %s: %w", l.id.BrokerURL, err)
 	}
 	upAt := time.Now()
 	upFor := func() time.Duration { return time.Since(upAt) }
 	l.epoch.Store(epoch)
 
-	sub := c.SubscribeMultiple(map[string]byte{l.topicDesired: 1, l.topicAck: 1}, l.onMessage)
+	sub := c.SubscribeMultiple(l.filters, l.onMessage)
 	if err := l.await(ctx, sub, "subscribe"); err != nil {
 		c.Disconnect(0)
 		return upFor(), fmt.Errorf("link: subscribe: %w", err)
@@ -278,7 +361,7 @@ func (l *Link) session(ctx context.Context) (time.Duration, error) {
 		c.Disconnect(0)
 		return upFor(), fmt.Errorf("link: birth: %w", err)
 	}
-	l.log.Info("mqtt connected", "broker", l.cfg.BrokerURL, "epoch", epoch)
+	l.log.Info("mqtt connected", "broker", l.id.BrokerURL, "epoch", epoch)
 
 	l.connected.Store(true)
 	l.obs.Connected(true)
@@ -317,45 +400,13 @@ func (l *Link) await(ctx context.Context, tok paho.Token, what string) error {
 	}
 }
 
-// onMessage runs in paho's goroutine: decode, queue, signal, never block.
+// onMessage runs in paho's goroutine: hand over, never block.
 func (l *Link) onMessage(_ paho.Client, m paho.Message) {
-	switch m.Topic() {
-	case l.topicDesired:
-		_, doc, err := protocol.DecodeDesired(m.Payload())
-		if err != nil {
-			l.log.Warn("desired state refused", "err", err)
-			return
-		}
-		if doc.Kiosk != l.cfg.KioskID {
-			l.log.Warn("desired state for another kiosk ignored", "for", doc.Kiosk, "version", doc.Version)
-			return
-		}
-		l.mu.Lock()
-		if l.pendingDesired == nil || doc.Version > l.pendingDesired.Version {
-			l.pendingDesired = &doc
-		}
-		l.mu.Unlock()
-	case l.topicAck:
-		_, ack, err := protocol.DecodeAck(m.Payload())
-		if err != nil {
-			l.log.Warn("ack refused", "err", err)
-			return
-		}
-		l.mu.Lock()
-		full := len(l.pendingAcks) >= maxPendingAcks
-		if !full {
-			l.pendingAcks = append(l.pendingAcks, ack)
-		}
-		l.mu.Unlock()
-		if full {
-			l.log.Warn("ack dropped: too many pending", "ref", ack.Ref)
-			return
-		}
+	select {
+	case l.inbox <- inbound{topic: m.Topic(), payload: m.Payload()}:
 	default:
-		l.log.Warn("message on unexpected topic", "topic", m.Topic())
-		return
+		l.log.Warn("downlink message dropped: too many pending", "topic", m.Topic())
 	}
-	signal(l.inbox)
 }
 
 // sent is a record published and not yet acknowledged.
@@ -395,9 +446,8 @@ func (l *Link) serve(ctx context.Context, c paho.Client, epoch int64, lost <-cha
 			if err := p.fill(); err != nil {
 				return err
 			}
-		case <-l.inbox:
-			l.applyDesired()
-			if err := p.settle(); err != nil {
+		case in := <-l.inbox:
+			if err := l.handle(in, p); err != nil {
 				return err
 			}
 		case <-resend.C:
@@ -480,63 +530,130 @@ func (p *pump) resend() error {
 	return nil
 }
 
-// settle applies pending acks to the store and refills freed slots.
-func (p *pump) settle() error {
+// settle applies an ack to the store and refills a freed slot.
+func (p *pump) settle(a protocol.Ack) error {
 	l := p.l
-	l.mu.Lock()
-	acks := l.pendingAcks
-	l.pendingAcks = nil
-	l.mu.Unlock()
-	if len(acks) == 0 {
-		return nil
-	}
-	var done []string
-	changed := false
-	for _, a := range acks {
-		delete(p.inflight, a.Ref)
-		switch a.Status {
-		case protocol.AckStored, protocol.AckDuplicate:
-			done = append(done, a.Ref)
-		case protocol.AckRejected:
-			moved, err := l.st.DeadLetter(a.Ref, a.Reason, time.Now())
-			if err != nil {
-				return err
-			}
-			if moved {
-				l.log.Error("hub rejected record; moved to dead letters", "id", a.Ref, "reason", a.Reason)
-				changed = true
-			}
+	delete(p.inflight, a.Ref)
+	switch a.Status {
+	case protocol.AckStored, protocol.AckDuplicate:
+		n, err := l.st.Ack(a.Ref)
+		if err != nil {
+			return err
 		}
-	}
-	n, err := l.st.Ack(done...)
-	if err != nil {
-		return err
-	}
-	if changed || n > 0 {
-		l.obs.OutboxChanged()
+		if n > 0 {
+			l.obs.OutboxChanged()
+		}
+	case protocol.AckRejected:
+		moved, err := l.st.DeadLetter(a.Ref, a.Reason, time.Now())
+		if err != nil {
+			return err
+		}
+		if moved {
+			l.log.Error("hub rejected record; moved to dead letters", "id", a.Ref, "reason", a.Reason)
+			l.obs.OutboxChanged()
+		}
 	}
 	return p.fill()
 }
 
-// applyDesired commits a pending desired state, if any.
-func (l *Link) applyDesired() {
-	l.mu.Lock()
-	doc := l.pendingDesired
-	l.pendingDesired = nil
-	l.mu.Unlock()
-	if doc == nil {
-		return
+// handle verifies one downlink message and, only if it passes, acts on it.
+// Only a store failure ends the session.
+func (l *Link) handle(in inbound, p *pump) error {
+	m, err := l.v.check(in.topic, in.payload)
+	if errors.Is(err, errUnknownKey) {
+		if l.firstRefusal(m.env.ID) {
+			l.log.Warn("desired state signed by an unknown key: held in memory until a key chain names it", "topic", in.topic, "id", m.env.ID, "reason", err)
+		}
+		l.stashed = &in
+		return nil
 	}
-	applied, err := l.st.ApplyDesired(*doc, time.Now())
+	if err != nil {
+		if l.firstRefusal(m.env.ID) {
+			l.log.Warn("downlink message refused", "topic", in.topic, "type", m.env.Type, "id", m.env.ID, "reason", err)
+		}
+		return nil
+	}
+	switch m.typ {
+	case protocol.TypeAck:
+		return p.settle(m.ack)
+	case protocol.TypeDesired:
+		return l.applyDesired(m)
+	case protocol.TypeKeys:
+		return l.adoptKeys(m, p)
+	}
+	return nil
+}
+
+// firstRefusal remembers a refused message id and reports whether it is
+// new, so each message is logged once (retained ones come back on every
+// connect).
+func (l *Link) firstRefusal(id string) bool {
+	if id == "" {
+		return true
+	}
+	if slices.Contains(l.refused, id) {
+		return false
+	}
+	if len(l.refused) >= recentRefused {
+		l.refused = l.refused[1:]
+	}
+	l.refused = append(l.refused, id)
+	return true
+}
+
+// applyDesired commits a verified desired state unless it is older than
+// (refused as a replay) or the same as (already held) the version held.
+func (l *Link) applyDesired(m message) error {
+	doc := m.doc
+	held, err := l.st.DesiredVersion()
+	if err != nil {
+		return err
+	}
+	switch {
+	case doc.Version < held:
+		if l.firstRefusal(m.env.ID) {
+			l.log.Warn("downlink message refused", "topic", protocol.DownTopic(l.id.Kiosk, protocol.ChannelDesired).String(), "type", m.env.Type, "id", m.env.ID,
+				"reason", fmt.Sprintf("desired version %d is older than the version held, %d (replay)", doc.Version, held))
+		}
+		return nil
+	case doc.Version == held:
+		l.log.Debug("desired state already held", "version", doc.Version)
+		return nil
+	}
+	applied, err := l.st.ApplyDesired(doc, time.Now())
 	switch {
 	case err != nil:
 		l.log.Error("desired state not applied", "version", doc.Version, "err", err)
 	case applied:
-		l.log.Info("desired state applied", "version", doc.Version, "notices", len(doc.Notices))
-		l.obs.DesiredApplied(*doc)
-	default:
-		l.log.Debug("desired state not newer than held; ignored", "version", doc.Version)
+		l.log.Info("desired state applied", "version", doc.Version, "notices", len(doc.Notices), "kid", m.env.KID)
+		l.obs.DesiredApplied(doc)
 	}
+	return nil
+}
+
+// adoptKeys trusts the newest key of a verified chain, persists it, and
+// checks a held desired state again.
+func (l *Link) adoptKeys(m message, p *pump) error {
+	if m.ser <= l.v.serial {
+		if !m.next.Equal(l.v.key) {
+			l.log.Warn("downlink message refused", "type", m.env.Type, "id", m.env.ID,
+				"reason", fmt.Sprintf("key chain ends at serial %d, not after the trusted serial %d", m.ser, l.v.serial))
+		}
+		return nil
+	}
+	id, err := l.st.AdoptHubKey(m.next, m.ser)
+	if err != nil {
+		return err
+	}
+	l.id.HubKey, l.id.HubKID, l.id.KeySerial = id.HubKey, id.HubKID, id.KeySerial
+	old := l.v.kid
+	l.v.adopt(m)
+	l.log.Info("hub signing key adopted", "kid", l.v.kid, "serial", l.v.serial, "replaces", old)
+	if in := l.stashed; in != nil {
+		l.stashed = nil
+		return l.handle(*in, p)
+	}
+	return nil
 }
 
 // heartbeat publishes a heartbeat at QoS 0; a lost one is not resent.
@@ -574,7 +691,7 @@ func (l *Link) Heartbeat(epoch int64) (protocol.Heartbeat, error) {
 		free = int64(fs.Bavail) * int64(fs.Bsize)
 	}
 	return protocol.Heartbeat{
-		Kiosk:           l.cfg.KioskID,
+		Kiosk:           l.id.Kiosk,
 		Epoch:           epoch,
 		SoftwareVersion: l.cfg.SoftwareVersion,
 		UptimeSeconds:   int64(time.Since(l.cfg.StartedAt) / time.Second),

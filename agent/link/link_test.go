@@ -3,10 +3,12 @@ package link_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,33 +55,49 @@ func (r *recorder) appliedVersions() []int64 {
 	return append([]int64(nil), r.applied...)
 }
 
+// groups are the test kiosk's org-tree ancestors, root first.
+var groups = []string{"shanghai", "huangpu", "wuliqiao", "sangcheng"}
+
 type fixture struct {
 	broker *hubtest.Broker
 	hub    *hubtest.Hub
 	st     *store.Store
 	link   *link.Link
 	obs    *recorder
+	logs   *hubtest.Logs
 	stop   func() // cancels Run and waits for it to return
 }
 
-func start(t *testing.T, cfg link.Config) *fixture {
+// enrolled opens a store in dir holding an identity the fake hub issued.
+func enrolled(t *testing.T, hub *hubtest.Hub, dir string) *store.Store {
 	t.Helper()
-	f := &fixture{broker: hubtest.StartBroker(t), obs: &recorder{}}
-	f.hub = hubtest.NewHub(t, f.broker)
-	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "agent.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := st.DeviceKey(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveIdentity(store.IdentityFrom(hub.Enrolment(kiosk, groups...), "", time.Now()), 0); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func start(t *testing.T, cfg link.Config) *fixture {
+	t.Helper()
+	f := &fixture{broker: hubtest.StartBroker(t), obs: &recorder{}, logs: hubtest.NewLogs(t)}
+	f.hub = hubtest.NewHub(t, f.broker)
+	dir := t.TempDir()
+	st := enrolled(t, f.hub, dir)
 	f.st = st
-	cfg.KioskID = kiosk
-	cfg.BrokerURL = f.broker.URL
 	cfg.DataDir = dir
 	if cfg.ReconnectMin == 0 {
 		cfg.ReconnectMin = 10 * time.Millisecond
 		cfg.ReconnectMax = 50 * time.Millisecond
 	}
-	f.link, err = link.New(cfg, st, f.obs, slog.New(slog.DiscardHandler))
+	var err error
+	f.link, err = link.New(cfg, st, f.obs, f.logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,10 +332,77 @@ func TestDesired(t *testing.T) {
 	}
 }
 
-func TestNewRefusesBadKiosk(t *testing.T) {
-	for _, id := range []string{"", "K1", "a/b", "a+", "#"} {
-		if _, err := link.New(link.Config{KioskID: id}, nil, &recorder{}, slog.New(slog.DiscardHandler)); err == nil {
-			t.Errorf("New(kiosk %q) succeeded", id)
-		}
+func TestNewRefusesUnenrolled(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "agent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := link.New(link.Config{}, st, &recorder{}, slog.New(slog.DiscardHandler)); !errors.Is(err, store.ErrNotEnrolled) {
+		t.Fatalf("New before enrolment = %v, want ErrNotEnrolled", err)
+	}
+}
+
+func TestTLSConfig(t *testing.T) {
+	ca := hubtest.NewCA(t)
+	tests := []struct {
+		name    string
+		url, ca string
+		wantTLS bool
+		wantErr bool
+	}{
+		{"ssl with CA", "ssl://127.0.0.1:8883", string(ca.PEM), true, false},
+		{"mqtts with CA", "mqtts://hub.example:8883", string(ca.PEM), true, false},
+		{"ssl without CA", "ssl://127.0.0.1:8883", "", false, true},
+		{"ssl with garbage CA", "ssl://127.0.0.1:8883", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", false, true},
+		{"plain tcp", "tcp://127.0.0.1:1883", "", false, false},
+		{"unknown scheme", "ws://127.0.0.1:80", string(ca.PEM), false, true},
+		{"no host", "ssl://", string(ca.PEM), false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := link.TLSConfig(tc.url, tc.ca)
+			if (err != nil) != tc.wantErr || (c != nil) != tc.wantTLS {
+				t.Fatalf("TLSConfig = %v, %v", c, err)
+			}
+			if c != nil && (c.InsecureSkipVerify || c.RootCAs == nil || c.ServerName == "") {
+				t.Fatalf("TLS config does not pin: %+v", c)
+			}
+		})
+	}
+}
+
+func TestWrongCARefused(t *testing.T) {
+	b := hubtest.StartBroker(t)
+	hub := hubtest.NewHub(t, b)
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "agent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.DeviceKey(); err != nil {
+		t.Fatal(err)
+	}
+	r := hub.Enrolment(kiosk, groups...)
+	r.CACert = string(hubtest.NewCA(t).PEM) // a CA that did not sign the broker's certificate
+	if err := st.SaveIdentity(store.IdentityFrom(r, "", time.Now()), 0); err != nil {
+		t.Fatal(err)
+	}
+	logs := hubtest.NewLogs(t)
+	l, err := link.New(link.Config{DataDir: dir, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 20 * time.Millisecond}, st, &recorder{}, logs.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	recs := logs.WaitFor(slog.LevelWarn, "mqtt session ended", 2, wait)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(recs[0].Attrs["err"], "certificate") || l.Connected() || b.Connected(kiosk) {
+		t.Fatalf("connected through a broker the pinned CA did not sign: %v", recs[0])
 	}
 }

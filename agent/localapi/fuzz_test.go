@@ -1,6 +1,7 @@
 package localapi
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -16,7 +17,15 @@ import (
 
 // fakeBackend accepts every valid request; it stands in for the agent so
 // the fuzzer exercises only the HTTP handling.
-type fakeBackend struct{ n int }
+type fakeBackend struct{ n, enrols int }
+
+func (f *fakeBackend) Enrol(_ context.Context, code string) error {
+	if err := protocol.ValidClaimCode(code); err != nil {
+		return err
+	}
+	f.enrols++
+	return nil
+}
 
 func (f *fakeBackend) SubmitFeedback(req protocol.FeedbackRequest) (protocol.FeedbackReceipt, error) {
 	if err := req.Validate(); err != nil {
@@ -69,6 +78,44 @@ func FuzzFeedbackHandler(f *testing.F) {
 				t.Fatalf("error reply %q is not an ErrorResponse", rec.Body.String())
 			}
 			if decodeErr == nil || b.n != 0 {
+				t.Fatalf("%d for a valid body", rec.Code)
+			}
+		default:
+			t.Fatalf("status %d", rec.Code)
+		}
+	})
+}
+
+// FuzzEnrolHandler posts arbitrary bodies to POST /v1/enrol: 200 exactly
+// when the body is a valid request (and then the backend was asked once),
+// otherwise 400 or 413 with an ErrorResponse; never a panic.
+func FuzzEnrolHandler(f *testing.F) {
+	b, err := os.ReadFile("../../protocol/testdata/local_enrol_request.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"claim_code":"1234 5678 9012"}`))
+	f.Add([]byte(`{"claim_code":"1234-5678-901x"}`))
+	f.Add([]byte(`{"claim_code":"123456789012","x":1}`))
+	f.Add([]byte(strings.Repeat(" ", 5000)))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := &fakeBackend{}
+		h := New(Config{}, b, slog.New(slog.DiscardHandler)).Handler()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, protocol.LocalPathEnrol, strings.NewReader(string(body))))
+		_, decodeErr := protocol.DecodeLocalEnrolRequest(body)
+		switch rec.Code {
+		case http.StatusOK:
+			if decodeErr != nil || b.enrols != 1 {
+				t.Fatalf("200 for a body the decoder refuses (%v)", decodeErr)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			var e protocol.ErrorResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Fatalf("error reply %q is not an ErrorResponse", rec.Body.String())
+			}
+			if decodeErr == nil || b.enrols != 0 {
 				t.Fatalf("%d for a valid body", rec.Code)
 			}
 		default:

@@ -1,6 +1,11 @@
 // Package localapi serves the agent's local API (see protocol/local.go) as
 // JSON over HTTP on a Unix socket, for the kiosk UI and for technicians
 // (curl --unix-socket).
+//
+// The socket is mode 0660, owned by the agent's user and, with
+// Config.SocketGroup, by the kiosk UI's group: only they can submit
+// feedback or enrol the device. Keep it in a directory others cannot
+// write (e.g. /run/shequ, 0750).
 package localapi
 
 import (
@@ -13,14 +18,30 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/shequ/shequ/agent/enrol"
 	"github.com/shequ/shequ/protocol"
+)
+
+// Errors a Backend returns that the API answers with a specific status.
+var (
+	// ErrNotEnrolled: the device has no identity yet (503).
+	ErrNotEnrolled = errors.New("本机尚未注册 / this kiosk is not enrolled")
+	// ErrAlreadyEnrolled: enrolment asked for on an enrolled device (409).
+	ErrAlreadyEnrolled = errors.New("本机已注册 / this kiosk is already enrolled")
+	// ErrNoHub: the agent has no hub URL to enrol with (503).
+	ErrNoHub = errors.New("未配置中心地址 / no hub URL configured for enrolment (agent -hub)")
 )
 
 // Backend is what the local API serves. The agent implements it.
 type Backend interface {
+	// Enrol enrols the device with a claim code; errors of agent/enrol
+	// and the errors above are answered with their own status.
+	Enrol(ctx context.Context, claimCode string) error
 	SubmitFeedback(req protocol.FeedbackRequest) (protocol.FeedbackReceipt, error)
 	Notices() (protocol.LocalNotices, error)
 	Status() protocol.AgentStatus
@@ -31,6 +52,7 @@ type Backend interface {
 // Config configures a Server. Zero values mean the defaults.
 type Config struct {
 	Socket       string        // Unix socket path; required for Start
+	SocketGroup  string        // group name the socket is chowned to; empty: the process's group
 	PingInterval time.Duration // SSE keep-alive comment; default 15s
 }
 
@@ -76,6 +98,7 @@ func (s *Server) Handler() http.Handler {
 		protocol.LocalPathFeedback: {http.MethodPost: s.feedback},
 		protocol.LocalPathStatus:   {http.MethodGet: s.status},
 		protocol.LocalPathEvents:   {http.MethodGet: s.events},
+		protocol.LocalPathEnrol:    {http.MethodPost: s.enrol},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		methods, ok := routes[r.URL.Path]
@@ -120,6 +143,11 @@ func (s *Server) Start() error {
 	}
 	if err := os.Chmod(path, 0o660); err != nil {
 		return errors.Join(fmt.Errorf("localapi: chmod socket: %w", err), ln.Close())
+	}
+	if g := s.cfg.SocketGroup; g != "" {
+		if err := chgrp(path, g); err != nil {
+			return errors.Join(fmt.Errorf("localapi: socket group: %w", err), ln.Close())
+		}
 	}
 	go func() {
 		err := s.srv.Serve(ln)
@@ -199,12 +227,78 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, protocol.ErrInvalid):
 		s.writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrNotEnrolled):
+		s.writeError(w, http.StatusServiceUnavailable, ErrNotEnrolled.Error())
 	case err != nil:
 		s.log.Error("feedback not saved", "err", err)
 		s.writeError(w, http.StatusInternalServerError, "feedback not saved; please try again")
 	default:
 		s.writeJSON(w, http.StatusCreated, rc)
 	}
+}
+
+// maxEnrolTime bounds an enrolment request, which waits for the hub.
+const maxEnrolTime = 45 * time.Second
+
+// enrol enrols the device with the claim code typed on the setup screen
+// and answers with the new status.
+func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxEnrolRequestSize))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("enrol request larger than %d bytes", protocol.MaxEnrolRequestSize))
+		return
+	case err != nil:
+		s.writeError(w, http.StatusBadRequest, "reading request: "+err.Error())
+		return
+	}
+	req, err := protocol.DecodeLocalEnrolRequest(body)
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, "认领码应为12位数字 / "+err.Error())
+		return
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.SetWriteDeadline(time.Now().Add(maxEnrolTime + 5*time.Second)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		s.log.Warn("enrol: write deadline not lifted", "err", err)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), maxEnrolTime)
+	defer cancel()
+	err = s.b.Enrol(ctx, req.ClaimCode)
+	var code int
+	switch {
+	case err == nil:
+		s.writeJSON(w, http.StatusOK, s.b.Status())
+		return
+	case errors.Is(err, ErrAlreadyEnrolled):
+		code = http.StatusConflict
+	case errors.Is(err, ErrNoHub):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, enrol.ErrConfig):
+		code = http.StatusBadRequest
+	case errors.Is(err, enrol.ErrRefused):
+		code = http.StatusForbidden
+	default: // unreachable, untrusted or a bad answer from the hub
+		code = http.StatusBadGateway
+	}
+	s.writeError(w, code, err.Error())
+}
+
+// chgrp gives the socket to a group, so the kiosk UI running as another
+// user in that group can connect.
+func chgrp(path, group string) error {
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return err
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return fmt.Errorf("group %s: gid %q: %w", group, g.Gid, err)
+	}
+	if err := os.Chown(path, -1, gid); err != nil {
+		return fmt.Errorf("chown %s to group %s: %w", path, group, err)
+	}
+	return nil
 }
 
 // events streams LocalEvents as Server-Sent Events until the client leaves

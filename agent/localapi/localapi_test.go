@@ -23,16 +23,25 @@ const kiosk = "k-sangcheng-01"
 
 const wait = 10 * time.Second
 
-// startAgent starts a real agent with its local API on a socket in a temp
-// dir; brokerURL may point nowhere.
-func startAgent(t *testing.T, brokerURL string) (*agent.Agent, *http.Client, string) {
+var groups = []string{"shanghai", "huangpu", "wuliqiao", "sangcheng"}
+
+// startAgent starts a real agent, enrolled with hub as kiosk, with its
+// local API on a socket in a temp dir; brokerURL, if set, overrides the
+// enrolled broker (e.g. to point nowhere).
+func startAgent(t *testing.T, hub *hubtest.Hub, brokerURL string) (*agent.Agent, *http.Client, string) {
 	t.Helper()
 	dir := t.TempDir()
+	hub.EnrolDir(t, dir, kiosk, groups...)
+	return startAgentIn(t, dir, agent.Config{BrokerURL: brokerURL})
+}
+
+// startAgentIn starts an agent on dir (enrolled or not) with cfg.
+func startAgentIn(t *testing.T, dir string, cfg agent.Config) (*agent.Agent, *http.Client, string) {
+	t.Helper()
 	sock := filepath.Join(dir, "agent.sock")
-	a, err := agent.New(agent.Config{
-		KioskID: kiosk, DataDir: dir, BrokerURL: brokerURL, Socket: sock,
-		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond,
-	}, slog.New(slog.DiscardHandler))
+	cfg.DataDir, cfg.Socket = dir, sock
+	cfg.ReconnectMin, cfg.ReconnectMax = 10*time.Millisecond, 100*time.Millisecond
+	a, err := agent.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +56,13 @@ func startAgent(t *testing.T, brokerURL string) (*agent.Agent, *http.Client, str
 	return a, unixClient(sock), sock
 }
 
+// newHub starts a broker and a fake hub.
+func newHub(t *testing.T) (*hubtest.Broker, *hubtest.Hub) {
+	t.Helper()
+	b := hubtest.StartBroker(t)
+	return b, hubtest.NewHub(t, b)
+}
+
 func unixClient(sock string) *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -57,7 +73,7 @@ func unixClient(sock string) *http.Client {
 }
 
 // nowhere is a broker address nothing listens on.
-const nowhere = "tcp://127.0.0.1:1"
+const nowhere = "ssl://127.0.0.1:1"
 
 func do(t *testing.T, c *http.Client, method, path, body string) (int, []byte) {
 	t.Helper()
@@ -90,7 +106,8 @@ func decode[T any](t *testing.T, data []byte) T {
 }
 
 func TestFeedbackOffline(t *testing.T) {
-	_, c, sock := startAgent(t, nowhere)
+	_, hub := newHub(t)
+	_, c, sock := startAgent(t, hub, nowhere)
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
 		t.Fatalf("socket mode %v, %v; want 0660", fi.Mode().Perm(), err)
 	}
@@ -114,7 +131,8 @@ func TestFeedbackOffline(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	_, c, _ := startAgent(t, nowhere)
+	_, hub := newHub(t)
+	_, c, _ := startAgent(t, hub, nowhere)
 	tests := []struct {
 		name, method, path, body string
 		code                     int
@@ -214,9 +232,8 @@ func nextEvent(t *testing.T, lines <-chan string, typ string) protocol.LocalEven
 }
 
 func TestNoticesAndEvents(t *testing.T) {
-	b := hubtest.StartBroker(t)
-	hub := hubtest.NewHub(t, b)
-	a, c, _ := startAgent(t, b.URL)
+	_, hub := newHub(t)
+	a, c, _ := startAgent(t, hub, "")
 	lines, _ := sse(t, c)
 	hub.Presence(kiosk, wait)
 
@@ -271,7 +288,7 @@ func TestStaleSocket(t *testing.T) {
 	if err := ln.Close(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(agent.Config{KioskID: kiosk, DataDir: dir, BrokerURL: nowhere, Socket: sock}, slog.New(slog.DiscardHandler))
+	a, err := agent.New(agent.Config{DataDir: dir, Socket: sock}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +296,7 @@ func TestStaleSocket(t *testing.T) {
 		t.Fatalf("Start with a stale socket: %v", err)
 	}
 	// A second agent on the same live socket is refused.
-	b, err := agent.New(agent.Config{KioskID: kiosk, DataDir: t.TempDir(), BrokerURL: nowhere, Socket: sock}, slog.New(slog.DiscardHandler))
+	b, err := agent.New(agent.Config{DataDir: t.TempDir(), Socket: sock}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/shequ/shequ/protocol"
 )
 
 // FuzzDecodeStored feeds arbitrary bytes to the decoders of stored values:
@@ -41,6 +44,39 @@ func FuzzDecodeStored(f *testing.F) {
 			if r2, err := decodeDeadRecord(again); len(again) <= len(b) && (err != nil || r2.ID != r.ID) {
 				t.Fatalf("dead record round trip: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzDecodeIdentity: the stored identity decoder refuses what it cannot
+// validate and never panics.
+func FuzzDecodeIdentity(f *testing.F) {
+	data, err := os.ReadFile("../../protocol/testdata/enrol_response.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	r, err := protocol.DecodeEnrolResponse(data)
+	if err != nil {
+		f.Fatal(err)
+	}
+	seed, err := json.Marshal(IdentityFrom(r, "https://hub.example:8443", time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(`{"kiosk":"k1"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, err := decodeIdentity(b)
+		if err != nil {
+			return
+		}
+		again, err := json.Marshal(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeIdentity(again); err != nil && len(again) <= len(b) {
+			t.Fatalf("identity round trip: %v", err)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 // Package store is the agent's on-device database: one bbolt file holding the
-// feedback outbox, the records the hub rejected, the desired state held and a
-// few counters, with a schema version and a migration table.
+// device's identity (its private key and what enrolment gave it), the
+// feedback outbox, the records the hub rejected, the desired state held and
+// a few counters, with a schema version and a migration table.
 //
 // Every write is one bbolt transaction, and bbolt fsyncs on commit, so a
 // method that returns without error has made its change durable.
@@ -25,7 +26,7 @@ import (
 
 // SchemaVersion is the schema this build writes. Files with an older schema
 // are migrated on Open; files with a newer one are refused.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Sentinel errors, returned wrapped; test with errors.Is.
 var (
@@ -34,6 +35,11 @@ var (
 	ErrSchemaNewer = errors.New("store: database schema is newer than this agent supports")
 	// ErrCorrupt means a stored value could not be decoded.
 	ErrCorrupt = errors.New("store: corrupt stored value")
+	// ErrNotEnrolled means the device holds no identity yet.
+	ErrNotEnrolled = errors.New("store: device not enrolled")
+	// ErrStaleKey means a hub key was offered whose serial is not newer
+	// than the trusted key's.
+	ErrStaleKey = errors.New("store: hub key not newer than the trusted key")
 )
 
 // Bucket and key names.
@@ -42,6 +48,7 @@ var (
 	bucketOutbox     = []byte("outbox")
 	bucketDeadLetter = []byte("deadletter")
 	bucketState      = []byte("state")
+	bucketIdentity   = []byte("identity")
 
 	keySchema    = []byte("schema")     // uint64, big-endian
 	keyEpoch     = []byte("epoch")      // int64, big-endian: last session epoch issued
@@ -50,6 +57,9 @@ var (
 	keyDesired   = []byte("desired")    // JSON protocol.DesiredState
 	keyVersion   = []byte("version")    // int64, big-endian: version of keyDesired
 	keyAppliedAt = []byte("applied_at") // RFC 3339 time keyDesired was applied
+
+	keyDeviceKey = []byte("device_key") // ed25519 seed (32 bytes)
+	keyIdentity  = []byte("identity")   // JSON Identity
 )
 
 // maxDeadRecordSize bounds a stored dead-letter value: a feedback envelope
@@ -81,6 +91,14 @@ var migrations = []func(tx *bolt.Tx) error{
 			}
 			return out.Put(k, up)
 		})
+	},
+	// 2 → 3: enrolment. The identity bucket holds the device key and what
+	// the hub gave the device; a file without it is not enrolled.
+	func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketIdentity); err != nil {
+			return fmt.Errorf("create bucket %s: %w", bucketIdentity, err)
+		}
+		return nil
 	},
 }
 

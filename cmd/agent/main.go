@@ -1,12 +1,17 @@
 // Command agent is Shequ's on-device agent: it keeps the kiosk's data in
 // bbolt, syncs with the hub over MQTT and serves the kiosk UI on a Unix
 // socket. It runs as a systemd service; SIGINT or SIGTERM stops it cleanly.
+//
+//	agent [run] [flags]                                     the service (default)
+//	agent enrol -data DIR -hub URL -code CODE [-ca-pin HEX]  enrol this device with a claim code
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -20,29 +25,84 @@ import (
 var version = "dev"
 
 func main() {
-	var cfg agent.Config
-	flag.StringVar(&cfg.KioskID, "kiosk", "", "kiosk id (required), e.g. k-sangcheng-01")
-	flag.StringVar(&cfg.DataDir, "data", "./data/agent", "data directory (holds agent.db)")
-	flag.StringVar(&cfg.BrokerURL, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
-	flag.StringVar(&cfg.Socket, "socket", "./data/agent/agent.sock", "local API Unix socket; empty disables the local API")
-	flag.DurationVar(&cfg.HeartbeatInterval, "heartbeat", 30*time.Second, "heartbeat interval")
-	flag.IntVar(&cfg.MaxInFlight, "max-inflight", 32, "outbox records published and not yet acknowledged, at most")
-	flag.Parse()
-	cfg.SoftwareVersion = version
-
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(cfg, log); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, log)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	if err != nil {
 		log.Error("agent failed", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(cfg agent.Config, log *slog.Logger) error {
-	a, err := agent.New(cfg, log)
+// command is a parsed command line.
+type command struct {
+	name  string // "run" or "enrol"
+	run   agent.Config
+	enrol agent.EnrolConfig
+}
+
+// parse parses the command line: a subcommand (default run) and its flags.
+func parse(args []string, out io.Writer) (command, error) {
+	c := command{name: "run"}
+	if len(args) > 0 && (args[0] == "run" || args[0] == "enrol") {
+		c.name, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("agent "+c.name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	switch c.name {
+	case "run":
+		cfg := &c.run
+		fs.StringVar(&cfg.DataDir, "data", "./data/agent", "data directory (holds agent.db with the device identity)")
+		fs.StringVar(&cfg.Socket, "socket", "./data/agent/agent.sock", "local API Unix socket (mode 0660); empty disables the local API")
+		fs.StringVar(&cfg.SocketGroup, "socket-group", "", "group to give the socket to (the kiosk UI's group)")
+		fs.StringVar(&cfg.HubURL, "hub", "", "hub HTTPS URL, for enrolment from the kiosk's setup screen")
+		fs.StringVar(&cfg.CAPin, "ca-pin", "", "hex SHA-256 of the hub CA certificate (printed by 'hub claim'); empty: trust on first use")
+		fs.StringVar(&cfg.BrokerURL, "broker", "", "override the MQTT broker URL received at enrolment")
+		fs.StringVar(&cfg.HardwareID, "hardware-id", "", "override the hardware id (default: DMI product UUID or /etc/machine-id)")
+		fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat", 30*time.Second, "heartbeat interval")
+		fs.IntVar(&cfg.MaxInFlight, "max-inflight", 32, "outbox records published and not yet acknowledged, at most")
+		cfg.SoftwareVersion = version
+	case "enrol":
+		cfg := &c.enrol
+		fs.StringVar(&cfg.DataDir, "data", "./data/agent", "data directory (holds agent.db); stop the agent service first")
+		fs.StringVar(&cfg.HubURL, "hub", "", "hub HTTPS URL, e.g. https://hub.example:8443 (required)")
+		fs.StringVar(&cfg.ClaimCode, "code", "", "claim code from 'hub claim', e.g. 1234-5678-9012 (required)")
+		fs.StringVar(&cfg.CAPin, "ca-pin", "", "hex SHA-256 of the hub CA certificate (printed by 'hub claim'); empty: trust on first use")
+		fs.StringVar(&cfg.HardwareID, "hardware-id", "", "override the hardware id (default: DMI product UUID or /etc/machine-id)")
+		cfg.SoftwareVersion = version
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("agent %s: unexpected arguments %q", c.name, fs.Args())
+	}
+	if c.name == "enrol" && (c.enrol.HubURL == "" || c.enrol.ClaimCode == "") {
+		return c, fmt.Errorf("agent enrol: -hub and -code are required")
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	c, err := parse(args, out)
+	if err != nil {
+		return err
+	}
+	if c.name == "enrol" {
+		r, err := agent.Enrol(ctx, c.enrol, log)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(out, "enrolled as kiosk %s (groups %v); broker %s; hub key %s (serial %d)\n", r.Kiosk, r.Groups, r.BrokerURL, r.HubKID, r.KeySerial)
+		return err
+	}
+	a, err := agent.New(c.run, log)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return a.Run(ctx)
 }

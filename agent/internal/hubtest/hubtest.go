@@ -1,16 +1,24 @@
 // Package hubtest gives the agent's tests a real in-process MQTT broker
-// (mochi-mqtt on 127.0.0.1) and a fake hub: a plain paho client that sees
-// everything kiosks publish and can send acks and desired state.
+// (mochi-mqtt on 127.0.0.1, over TLS with a throwaway CA) and a fake hub:
+// a privileged paho client that sees everything kiosks publish and sends
+// signed acks, desired state and key chains, plus an HTTPS enrolment
+// server.
 //
-// The broker lets every client connect (auth.AllowHook) and records, as a
-// test failure, any publish or subscribe by a kiosk client (any client id
-// not starting with "hub") outside its own up/ (publish) or down/
-// (subscribe) topics.
+// The broker stands in for the hub's: anonymous clients and unknown
+// credentials are refused, the client id must equal the username, and an
+// ACL hook records, as a test failure (and refuses), any publish by a
+// device outside its own up/ topics or any subscription outside the down/
+// topics of itself and its groups. An agent that trips it is broken.
 package hubtest
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,50 +26,104 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/shequ/shequ/protocol"
 )
 
+// HubUser is the fake hub's MQTT username and client id.
+const HubUser = "shequ-hub"
+
 // Broker is a running in-process broker.
 type Broker struct {
 	Server *mqtt.Server
-	URL    string // tcp://127.0.0.1:port
+	URL    string // ssl://127.0.0.1:port
+	CA     *CA
+	auth   *authHook
 }
 
-// aclHook allows everything but records kiosks stepping outside their topics.
-type aclHook struct {
-	auth.AllowHook
+type account struct {
+	password []byte
+	nodes    []string // readable down/ nodes; nil for the hub (everything)
+	hub      bool
+}
+
+// authHook checks credentials and topics.
+type authHook struct {
+	mqtt.HookBase
 	t testing.TB
+
+	mu    sync.Mutex
+	users map[string]account
 }
 
-func (h *aclHook) ID() string { return "hubtest-acl" }
+func (h *authHook) ID() string { return "hubtest-auth" }
 
-func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if strings.HasPrefix(cl.ID, "hub") || cl.ID == mqtt.InlineClientId {
+func (h *authHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
+}
+
+func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	user := string(pk.Connect.Username)
+	h.mu.Lock()
+	acc, ok := h.users[user]
+	h.mu.Unlock()
+	return ok && user != "" && cl.ID == user && bytes.Equal(pk.Connect.Password, acc.password)
+}
+
+func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if cl.ID == mqtt.InlineClientId {
 		return true
 	}
-	want := protocol.Root + "/down/" + cl.ID + "/"
-	if write {
-		want = protocol.Root + "/up/" + cl.ID + "/"
+	user := string(cl.Properties.Username)
+	h.mu.Lock()
+	acc, ok := h.users[user]
+	h.mu.Unlock()
+	if !ok {
+		return false
 	}
-	if !strings.HasPrefix(topic, want) {
-		h.t.Errorf("hubtest: client %q used topic %q (write=%v) outside %s", cl.ID, topic, write, want)
+	if acc.hub {
+		return true
+	}
+	if ok := allowed(user, acc.nodes, topic, write); !ok {
+		h.t.Errorf("hubtest: device %q used topic %q (write=%v) outside its own", user, topic, write)
 		return false
 	}
 	return true
 }
 
-// StartBroker starts a broker on a free loopback port; it stops at the end
-// of the test.
+// allowed is the device ACL: publish only to its own up/ channels,
+// subscribe only to down/{node}/+ or down/{node}/{channel} of its nodes.
+func allowed(user string, nodes []string, topic string, write bool) bool {
+	if write {
+		for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat} {
+			if topic == protocol.UpTopic(user, ch).String() {
+				return true
+			}
+		}
+		return false
+	}
+	for _, n := range append([]string{user}, nodes...) {
+		prefix := protocol.Root + "/down/" + n + "/"
+		if rest, ok := strings.CutPrefix(topic, prefix); ok && rest != "" && rest != "#" && !strings.ContainsAny(rest, "/#") {
+			return true
+		}
+	}
+	return false
+}
+
+// StartBroker starts a TLS broker with a new CA on a free loopback port;
+// it stops at the end of the test.
 func StartBroker(t testing.TB) *Broker {
 	t.Helper()
-	s := mqtt.New(&mqtt.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err := s.AddHook(&aclHook{t: t}, nil); err != nil {
+	ca := NewCA(t)
+	s := mqtt.New(&mqtt.Options{Logger: slog.New(slog.DiscardHandler), InlineClient: true})
+	h := &authHook{t: t, users: map[string]account{}}
+	if err := s.AddHook(h, nil); err != nil {
 		t.Fatalf("hubtest: add hook: %v", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{Type: "tcp", ID: "t1", Address: "127.0.0.1:0"})
+	tcp := listeners.NewTCP(listeners.Config{Type: "tcp", ID: "t1", Address: "127.0.0.1:0", TLSConfig: ca.ServerConfig(t)})
 	if err := s.AddListener(tcp); err != nil {
 		t.Fatalf("hubtest: listen: %v", err)
 	}
@@ -73,7 +135,29 @@ func StartBroker(t testing.TB) *Broker {
 			t.Errorf("hubtest: close broker: %v", err)
 		}
 	})
-	return &Broker{Server: s, URL: "tcp://" + tcp.Address()}
+	return &Broker{Server: s, URL: "ssl://" + tcp.Address(), CA: ca, auth: h}
+}
+
+// AddDevice lets a device connect as user with password, reading the down/
+// topics of itself and of nodes.
+func (b *Broker) AddDevice(user, password string, nodes ...string) {
+	b.auth.mu.Lock()
+	defer b.auth.mu.Unlock()
+	b.auth.users[user] = account{password: []byte(password), nodes: slices.Clone(nodes)}
+}
+
+// RemoveDevice revokes a device's credentials and drops its connection.
+func (b *Broker) RemoveDevice(user string) {
+	b.auth.mu.Lock()
+	delete(b.auth.users, user)
+	b.auth.mu.Unlock()
+	b.Kick(user)
+}
+
+func (b *Broker) addHub(password string) {
+	b.auth.mu.Lock()
+	defer b.auth.mu.Unlock()
+	b.auth.users[HubUser] = account{password: []byte(password), hub: true}
 }
 
 // Kick drops a client's network connection without a DISCONNECT, as a
@@ -88,19 +172,39 @@ func (b *Broker) Kick(clientID string) bool {
 	return true
 }
 
+// Connected reports whether a client with this id is connected.
+func (b *Broker) Connected(clientID string) bool {
+	cl, ok := b.Server.Clients.Get(clientID)
+	return ok && !cl.Closed()
+}
+
+// Inject publishes raw bytes on a topic from inside the broker, bypassing
+// authentication and ACLs: it stands in for a publisher that is not the
+// hub (a compromised broker, or a rogue client the ACL failed to stop).
+func (b *Broker) Inject(t testing.TB, topic string, payload []byte, retain bool) {
+	t.Helper()
+	if err := b.Server.Publish(topic, payload, retain, 1); err != nil {
+		t.Fatalf("hubtest: inject on %s: %v", topic, err)
+	}
+}
+
 // Message is one message the fake hub received.
 type Message struct {
 	Topic   protocol.Topic
 	Payload []byte
 }
 
-// Hub is a fake hub: a paho client subscribed to every kiosk's uplink.
+// Hub is a fake hub: a privileged paho client subscribed to every kiosk's
+// uplink, holding the hub's signing key chain.
 type Hub struct {
 	t testing.TB
+	b *Broker
 	c paho.Client
 
 	mu     sync.Mutex
 	queues map[protocol.Topic]chan Message // one per kiosk and channel
+	keys   []ed25519.PrivateKey            // every signing key, oldest first
+	chain  protocol.KeyChain
 }
 
 // queueCap bounds the messages held per kiosk and channel.
@@ -117,12 +221,38 @@ func (h *Hub) queue(top protocol.Topic) chan Message {
 	return q
 }
 
-// NewHub connects a fake hub to the broker and subscribes to all uplink
-// channels; it disconnects at the end of the test.
+// NewKey returns a new ed25519 key or fails the test.
+func NewKey(t testing.TB) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatalf("hubtest: generate key: %v", err)
+	}
+	return k
+}
+
+// Password returns a random MQTT password.
+func Password(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("hubtest: password: %v", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// NewHub connects a fake hub to the broker (TLS, privileged credentials),
+// with a new signing key (serial 1), and subscribes to all uplink channels;
+// it disconnects at the end of the test.
 func NewHub(t testing.TB, b *Broker) *Hub {
 	t.Helper()
-	h := &Hub{t: t, queues: make(map[protocol.Topic]chan Message)}
-	opts := paho.NewClientOptions().AddBroker(b.URL).SetClientID("hub-" + protocol.NewID()[:8]).
+	k := NewKey(t)
+	h := &Hub{t: t, b: b, queues: make(map[protocol.Topic]chan Message), keys: []ed25519.PrivateKey{k}}
+	h.chain.Links = []protocol.KeyLink{{Serial: 1, Key: protocol.EncodeKey(k.Public().(ed25519.PublicKey)), KID: protocol.KeyID(k.Public().(ed25519.PublicKey))}}
+	pw := Password(t)
+	b.addHub(pw)
+	opts := paho.NewClientOptions().AddBroker(b.URL).SetClientID(HubUser).
+		SetUsername(HubUser).SetPassword(pw).SetTLSConfig(b.CA.ClientConfig()).
 		SetCleanSession(true).SetAutoReconnect(false)
 	h.c = paho.NewClient(opts)
 	h.wait(h.c.Connect(), "connect")
@@ -153,6 +283,61 @@ func (h *Hub) wait(tok paho.Token, what string) {
 	}
 	if err := tok.Error(); err != nil {
 		h.t.Fatalf("hubtest: %s: %v", what, err)
+	}
+}
+
+// Key returns the hub's current signing key.
+func (h *Hub) Key() ed25519.PrivateKey {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.keys[len(h.keys)-1]
+}
+
+// Chain returns the hub's key chain.
+func (h *Hub) Chain() protocol.KeyChain {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return protocol.KeyChain{Links: slices.Clone(h.chain.Links)}
+}
+
+// Rotate makes a new signing key, handed over from the current one, and
+// returns it. It publishes nothing; see PublishKeys.
+func (h *Hub) Rotate() ed25519.PrivateKey {
+	k := NewKey(h.t)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	prev := h.keys[len(h.keys)-1]
+	serial := h.chain.Links[len(h.chain.Links)-1].Serial + 1
+	h.chain.Links = append(h.chain.Links, protocol.NewKeyLink(serial, k.Public().(ed25519.PublicKey), prev))
+	h.keys = append(h.keys, k)
+	return k
+}
+
+// PublishKeys publishes the key chain, signed by the newest key, retained
+// on the down topic of root (the org tree's root node).
+func (h *Hub) PublishKeys(root string) {
+	h.t.Helper()
+	h.PublishSigned(protocol.DownTopic(root, protocol.ChannelKeys), protocol.TypeKeys, h.Chain(), h.Key())
+}
+
+// Enrolment registers a device for kiosk with the broker (new password;
+// readable groups) and returns what the hub's enrolment would answer.
+func (h *Hub) Enrolment(kiosk string, groups ...string) protocol.EnrolResponse {
+	h.t.Helper()
+	pw := Password(h.t)
+	h.b.AddDevice(kiosk, pw, groups...)
+	k := h.Key().Public().(ed25519.PublicKey)
+	chain := h.Chain()
+	return protocol.EnrolResponse{
+		Kiosk:        kiosk,
+		Groups:       slices.Clone(groups),
+		BrokerURL:    h.b.URL,
+		MQTTUsername: kiosk,
+		MQTTPassword: pw,
+		HubKey:       protocol.EncodeKey(k),
+		HubKID:       protocol.KeyID(k),
+		KeySerial:    chain.Links[len(chain.Links)-1].Serial,
+		CACert:       string(h.b.CA.PEM),
 	}
 }
 
@@ -204,27 +389,47 @@ func (h *Hub) Feedback(kiosk string, timeout time.Duration) (string, protocol.Fe
 	return env.ID, fb
 }
 
-// Ack acknowledges a record of kiosk.
+// Ack acknowledges a record of kiosk, signed with the current key.
 func (h *Hub) Ack(kiosk, ref string, status protocol.AckStatus, reason string) {
 	h.t.Helper()
-	h.Publish(protocol.DownTopic(kiosk, protocol.ChannelAck), protocol.TypeAck, protocol.Ack{Ref: ref, Status: status, Reason: reason})
+	h.PublishSigned(protocol.DownTopic(kiosk, protocol.ChannelAck), protocol.TypeAck, protocol.Ack{Ref: ref, Status: status, Reason: reason}, h.Key())
 }
 
-// Desired publishes a desired-state document, retained, to kiosk's topic.
+// Desired publishes a desired-state document, retained and signed with the
+// current key, to kiosk's topic.
 func (h *Hub) Desired(kiosk string, doc protocol.DesiredState) {
 	h.t.Helper()
-	h.Publish(protocol.DownTopic(kiosk, protocol.ChannelDesired), protocol.TypeDesired, doc)
+	h.PublishSigned(protocol.DownTopic(kiosk, protocol.ChannelDesired), protocol.TypeDesired, doc, h.Key())
 }
 
-// Publish encodes body as a message of type typ and publishes it on topic
-// with the topic's QoS and retain flag.
-func (h *Hub) Publish(topic protocol.Topic, typ string, body any) {
+// PublishSigned encodes body as a message of type typ signed with key (nil:
+// unsigned) and publishes it on topic with the topic's QoS and retain flag.
+func (h *Hub) PublishSigned(topic protocol.Topic, typ string, body any, key ed25519.PrivateKey) {
 	h.t.Helper()
-	data, err := protocol.Encode(typ, time.Now(), body)
-	if err != nil {
-		h.t.Fatalf("hubtest: encode %s: %v", typ, err)
+	h.PublishRaw(topic, Sign(h.t, typ, body, key))
+}
+
+// Sign encodes a downlink message signed with key (nil: unsigned).
+func Sign(t testing.TB, typ string, body any, key ed25519.PrivateKey) []byte {
+	t.Helper()
+	var data []byte
+	var err error
+	if key == nil {
+		data, err = protocol.Encode(typ, time.Now(), body)
+	} else {
+		data, err = protocol.EncodeSigned(protocol.NewID(), typ, time.Now(), body, key)
 	}
-	h.wait(h.c.Publish(topic.String(), topic.QoS(), topic.Retained(), data), "publish "+topic.String())
+	if err != nil {
+		t.Fatalf("hubtest: encode %s: %v", typ, err)
+	}
+	return data
+}
+
+// PublishRaw publishes payload on topic with the topic's QoS and retain
+// flag, as the hub.
+func (h *Hub) PublishRaw(topic protocol.Topic, payload []byte) {
+	h.t.Helper()
+	h.wait(h.c.Publish(topic.String(), topic.QoS(), topic.Retained(), payload), "publish "+topic.String())
 }
 
 // Eventually polls cond every few milliseconds until it holds or timeout
