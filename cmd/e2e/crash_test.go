@@ -20,10 +20,20 @@ type agentProc struct {
 	out *bytes.Buffer
 }
 
-func spawnAgent(t *testing.T, bin, dataDir, brokerURL, socket string) *agentProc {
+// enrolProc enrols a fresh device with the agent binary's enrol command, as
+// a technician does on site.
+func enrolProc(t *testing.T, e *env, bin, dataDir string) {
 	t.Helper()
-	cmd := exec.Command(bin, "-kiosk", demoKiosk, "-data", dataDir, "-broker", brokerURL,
-		"-socket", socket, "-heartbeat", "500ms")
+	out, err := exec.Command(bin, "enrol", "-data", dataDir, "-hub", e.hub.HTTPURL(),
+		"-code", e.claim(demoKiosk), "-ca-pin", e.hub.CAPin()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("agent enrol: %v\n%s", err, out)
+	}
+}
+
+func spawnAgent(t *testing.T, bin, dataDir, socket string) *agentProc {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "-data", dataDir, "-socket", socket, "-heartbeat", "500ms")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -75,8 +85,6 @@ func TestAgentKilledBeforeAck(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			hubDir := t.TempDir()
-			mqttAddr := freeAddr(t)
 			committed := make(chan string, 16)
 			release := make(chan struct{})
 			var once sync.Once
@@ -84,15 +92,16 @@ func TestAgentKilledBeforeAck(t *testing.T) {
 				committed <- id
 				<-release
 			}
-			h := startHub(t, hubDir, "", mqttAddr, hold)
+			e := newEnv(t, "mochi", hold)
 			t.Cleanup(func() { once.Do(func() { close(release) }) })
+			agentDir := t.TempDir()
+			enrolProc(t, e, bin, agentDir)
 			if !tc.hubUpAtSubmit {
-				h.stop(t)
+				e.stop()
 			}
 
-			agentDir := t.TempDir()
 			socket := filepath.Join(t.TempDir(), "agent.sock")
-			proc := spawnAgent(t, bin, agentDir, "tcp://"+mqttAddr, socket)
+			proc := spawnAgent(t, bin, agentDir, socket)
 			client := agentclient.New(socket)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			receipt, err := client.SubmitFeedback(ctx, sampleFeedback("502"))
@@ -115,9 +124,9 @@ func TestAgentKilledBeforeAck(t *testing.T) {
 			once.Do(func() { close(release) })
 
 			if !tc.hubUpAtSubmit {
-				h = startHub(t, hubDir, "", mqttAddr, func(id string) { committed <- id })
+				e.start() // hold no longer blocks: release is closed
 			}
-			spawnAgent(t, bin, agentDir, "tcp://"+mqttAddr, socket)
+			spawnAgent(t, bin, agentDir, socket)
 			waitFor(t, 30*time.Second, "restarted agent's outbox to drain", func() (bool, error) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				defer cancel()
@@ -134,7 +143,7 @@ func TestAgentKilledBeforeAck(t *testing.T) {
 			default:
 				t.Errorf("the restarted agent's outbox drained without the hub acknowledging %s", receipt.ID)
 			}
-			assertFeedbackOnce(t, api{t, h.HTTPURL()}.feedback(),
+			assertFeedbackOnce(t, e.api().feedback(),
 				map[string]protocol.FeedbackReceipt{receipt.ID: receipt})
 		})
 	}

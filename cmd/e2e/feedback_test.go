@@ -15,21 +15,15 @@ import (
 // back (and stays once across a further hub restart).
 func TestFeedbackWhileHubDown(t *testing.T) {
 	for _, b := range brokers {
-		t.Run(b.name, func(t *testing.T) {
-			external := b.start(t)
-			hubDir := t.TempDir()
-			mqttAddr := ""
-			if external == "" {
-				mqttAddr = freeAddr(t) // the restarted hub's broker must come back on the same port
-			}
-			h := startHub(t, hubDir, external, mqttAddr, nil)
-			brokerURL := h.BrokerURL()
-			socket := filepath.Join(t.TempDir(), "agent.sock")
-			ag := startAgent(t, demoKiosk, t.TempDir(), brokerURL, socket)
+		t.Run(b, func(t *testing.T) {
+			e := newEnv(t, b, nil)
+			socket, agentDir := filepath.Join(t.TempDir(), "agent.sock"), t.TempDir()
+			e.enrol(demoKiosk, agentDir)
+			ag := e.startAgent(agentDir, socket)
 			waitFor(t, 15*time.Second, "agent to connect", func() (bool, error) { return ag.Status().Connected, nil })
 
-			h.stop(t)
-			if external == "" {
+			e.stop()
+			if b == "mochi" { // the embedded broker went down with the hub
 				waitFor(t, 15*time.Second, "agent to notice the broker is gone", func() (bool, error) { return !ag.Status().Connected, nil })
 			}
 
@@ -56,15 +50,14 @@ func TestFeedbackWhileHubDown(t *testing.T) {
 				t.Fatalf("outbox depth while hub down = %d, want %d", got, n)
 			}
 
-			h = startHub(t, hubDir, external, mqttAddr, nil)
-			hubAPI := api{t, h.HTTPURL()}
+			e.start()
 			waitFor(t, 30*time.Second, "outbox to drain", func() (bool, error) { return ag.Status().OutboxDepth == 0, nil })
-			assertFeedbackOnce(t, hubAPI.feedback(), receipts)
+			assertFeedbackOnce(t, e.api().feedback(), receipts)
 
 			// A further restart must not duplicate anything.
-			h.stop(t)
-			h = startHub(t, hubDir, external, mqttAddr, nil)
-			assertFeedbackOnce(t, api{t, h.HTTPURL()}.feedback(), receipts)
+			e.stop()
+			e.start()
+			assertFeedbackOnce(t, e.api().feedback(), receipts)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,129 +82,123 @@ func freeAddr(t testing.TB) string {
 	return addr
 }
 
-// broker is where hub and agents meet: the hub's embedded mochi broker, or an
-// external mosquitto.
-type broker struct {
-	name string
-	// start returns the external broker URL, or "" for the hub's embedded one.
-	start func(t testing.TB) string
-}
+// brokers are where hub and agents meet: the hub's embedded mochi broker, or
+// Debian's mosquitto configured from the files the hub generates.
+var brokers = []string{"mochi", "mosquitto"}
 
-var brokers = []broker{
-	{name: "mochi", start: func(testing.TB) string { return "" }},
-	{name: "mosquitto", start: startMosquitto},
-}
-
-// startMosquitto runs Debian's mosquitto on a free loopback port for the
-// test's lifetime and returns its URL. A missing mosquitto fails the test:
-// the test command installs it.
-func startMosquitto(t testing.TB) string {
-	t.Helper()
-	bin := os.Getenv("SHEQU_MOSQUITTO")
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("mosquitto"); err != nil {
-			bin = "/usr/sbin/mosquitto"
-		}
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("mosquitto not found (%v): run packaging/dev/deps.sh or set SHEQU_MOSQUITTO", err)
-	}
-	addr := freeAddr(t)
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatalf("split %q: %v", addr, err)
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	cfg := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 10000\n", port)
-	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
-		t.Fatalf("write mosquitto config: %v", err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cmd.Process.Kill(); err != nil {
-			t.Logf("kill mosquitto: %v", err)
-		}
-		if err := cmd.Wait(); err != nil {
-			t.Logf("mosquitto exited: %v; output:\n%s", err, out.String())
-		}
-	})
-	waitFor(t, 10*time.Second, "mosquitto to listen on "+addr, func() (bool, error) {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false, err
-		}
-		return true, c.Close()
-	})
-	return "tcp://" + addr
-}
-
-// testHub is a hub running in this test process.
-type testHub struct {
-	*hub.Hub
+// env is a hub on its data directory, with its broker, that a test can stop
+// and start again on the same directory and ports.
+type env struct {
+	t   *testing.T
 	cfg hub.Config
+	hub *hub.Hub // nil while stopped
 }
 
-// startHub starts a hub on dataDir. With brokerURL empty it runs its embedded
-// broker on mqttAddr (a free port when empty).
-func startHub(t testing.TB, dataDir, brokerURL, mqttAddr string, beforeAck func(string)) *testHub {
+// newEnv prepares and starts a hub on broker ("mochi" or "mosquitto").
+func newEnv(t *testing.T, broker string, beforeAck func(string)) *env {
 	t.Helper()
-	if brokerURL == "" && mqttAddr == "" {
-		mqttAddr = "127.0.0.1:0"
+	e := &env{t: t, cfg: hub.Config{
+		DataDir:        t.TempDir(),
+		OrgFile:        demoOrg,
+		MQTTListen:     freeAddr(t), // fixed, so a restarted hub's broker comes back on the same port
+		HTTPListen:     "127.0.0.1:0",
+		EnrolPerMinute: 10000,
+		BeforeAck:      beforeAck,
+	}}
+	if broker == "mosquitto" {
+		e.cfg.BrokerURL, e.cfg.BrokerReload = startMosquitto(t, e.cfg)
 	}
-	cfg := hub.Config{
-		DataDir:    dataDir,
-		OrgFile:    demoOrg,
-		MQTTListen: mqttAddr,
-		BrokerURL:  brokerURL,
-		HTTPListen: "127.0.0.1:0",
-		BeforeAck:  beforeAck,
-	}
-	h, err := hub.New(cfg, testLogger(t).With("proc", "hub"))
+	e.start()
+	t.Cleanup(e.stop)
+	return e
+}
+
+// start starts the hub; an embedded broker comes with it.
+func (e *env) start() {
+	e.t.Helper()
+	h, err := hub.New(e.cfg, testLogger(e.t).With("proc", "hub"))
 	if err != nil {
-		t.Fatalf("hub.New: %v", err)
+		e.t.Fatalf("hub.New: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := h.Start(ctx); err != nil {
-		t.Fatalf("hub.Start: %v", err)
+		e.t.Fatalf("hub.Start: %v", err)
 	}
-	th := &testHub{Hub: h, cfg: cfg}
-	t.Cleanup(func() { th.stop(t) })
-	return th
+	e.hub = h
 }
 
-// stop closes the hub; calling it twice is harmless.
-func (h *testHub) stop(t testing.TB) {
-	if h.Hub == nil {
+// stop stops the hub (and an embedded broker); calling it twice is harmless.
+func (e *env) stop() {
+	if e.hub == nil {
 		return
 	}
-	if err := h.Close(); err != nil {
-		t.Errorf("hub.Close: %v", err)
+	if err := e.hub.Close(); err != nil {
+		e.t.Errorf("hub.Close: %v", err)
 	}
-	h.Hub = nil
+	e.hub = nil
 }
 
-// startAgent starts an in-process agent for kiosk on brokerURL.
-func startAgent(t testing.TB, kiosk, dataDir, brokerURL, socket string) *agent.Agent {
+// api returns a client of the running hub's staff API.
+func (e *env) api() api {
+	e.t.Helper()
+	if e.hub == nil {
+		e.t.Fatal("hub is not running")
+	}
+	return api{t: e.t, base: e.hub.HTTPURL(), client: e.hub.HTTPClient(), token: e.hub.AdminToken()}
+}
+
+// claim creates a claim code for kiosk's slot, as staff do for a technician.
+func (e *env) claim(kiosk string) string {
+	e.t.Helper()
+	a := e.api()
+	k, ok := a.kiosk(kiosk)
+	if !ok {
+		e.t.Fatalf("kiosk %s is not in the hub's org tree", kiosk)
+	}
+	var out struct {
+		Code string `json:"code"`
+	}
+	a.do(http.MethodPost, "/api/v1/claims", map[string]string{"community": k.Community, "kiosk": kiosk}, &out)
+	if out.Code == "" {
+		e.t.Fatalf("claim for %s returned no code", kiosk)
+	}
+	return out.Code
+}
+
+// enrol enrols a fresh device (its data in dataDir) into kiosk's slot with a
+// claim code, over HTTPS with the hub CA pinned, as `agent enrol` does.
+func (e *env) enrol(kiosk, dataDir string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	resp, err := agent.Enrol(ctx, agent.EnrolConfig{
+		DataDir: dataDir, HubURL: e.hub.HTTPURL(), ClaimCode: e.claim(kiosk),
+		CAPin: e.hub.CAPin(), SoftwareVersion: "e2e",
+	}, testLogger(e.t).With("proc", "enrol"))
+	if err != nil {
+		e.t.Fatalf("enrol %s: %v", kiosk, err)
+	}
+	if resp.Kiosk != kiosk {
+		e.t.Fatalf("enrolled into slot %s, want %s", resp.Kiosk, kiosk)
+	}
+}
+
+// startAgent starts an in-process agent on an enrolled dataDir.
+func (e *env) startAgent(dataDir, socket string) *agent.Agent {
+	t := e.t
 	t.Helper()
 	a, err := agent.New(agent.Config{
-		KioskID:           kiosk,
 		DataDir:           dataDir,
-		BrokerURL:         brokerURL,
 		Socket:            socket,
+		HubURL:            e.hub.HTTPURL(),
+		CAPin:             e.hub.CAPin(),
 		HeartbeatInterval: 500 * time.Millisecond,
 		ReconnectMin:      50 * time.Millisecond,
 		ReconnectMax:      500 * time.Millisecond,
 		ResendAfter:       2 * time.Second,
 		SoftwareVersion:   "e2e",
-	}, testLogger(t).With("proc", "agent", "kiosk", kiosk))
+	}, testLogger(t).With("proc", "agent"))
 	if err != nil {
 		t.Fatalf("agent.New: %v", err)
 	}
@@ -219,10 +213,66 @@ func startAgent(t testing.TB, kiosk, dataDir, brokerURL, socket string) *agent.A
 	return a
 }
 
+// startMosquitto runs Debian's mosquitto on cfg.MQTTListen with the
+// configuration, password and ACL files the hub generates, for the test's
+// lifetime, and returns the URL the hub connects to and the reload hook that
+// makes mosquitto reread the files after an enrolment or revocation. A
+// missing mosquitto fails the test: the test command installs it.
+func startMosquitto(t *testing.T, cfg hub.Config) (string, func() error) {
+	t.Helper()
+	bin := os.Getenv("SHEQU_MOSQUITTO")
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("mosquitto"); err != nil {
+			bin = "/usr/sbin/mosquitto"
+		}
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("mosquitto not found (%v): run packaging/dev/deps.sh or set SHEQU_MOSQUITTO", err)
+	}
+	conf, err := hub.PrepareExternalBroker(cfg)
+	if err != nil {
+		t.Fatalf("prepare mosquitto files: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		// As root mosquitto would switch to the mosquitto user, which cannot
+		// read the test's private temporary directory.
+		conf += "user root\n"
+	}
+	confPath := filepath.Join(t.TempDir(), "mosquitto.conf")
+	if err := os.WriteFile(confPath, []byte(conf+"log_dest stderr\n"), 0o600); err != nil {
+		t.Fatalf("write mosquitto config: %v", err)
+	}
+	cmd := exec.Command(bin, "-c", confPath)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cmd.Process.Kill(); err != nil {
+			t.Logf("kill mosquitto: %v", err)
+		}
+		if err := cmd.Wait(); err != nil && t.Failed() {
+			t.Logf("mosquitto exited: %v; output:\n%s", err, out.String())
+		}
+	})
+	waitFor(t, 10*time.Second, "mosquitto to listen on "+cfg.MQTTListen, func() (bool, error) {
+		c, err := net.DialTimeout("tcp", cfg.MQTTListen, time.Second)
+		if err != nil {
+			return false, err
+		}
+		return true, c.Close()
+	})
+	return hub.ExternalBrokerURL(cfg), func() error { return cmd.Process.Signal(syscall.SIGHUP) }
+}
+
 // api is a small client of the hub's HTTP API.
 type api struct {
-	t    testing.TB
-	base string
+	t      testing.TB
+	base   string
+	client *http.Client // trusts the hub CA
+	token  string       // staff API bearer token
 }
 
 func (a api) do(method, path string, in, out any) int {
@@ -240,7 +290,8 @@ func (a api) do(method, path string, in, out any) int {
 		a.t.Fatalf("request %s %s: %v", method, path, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := a.client.Do(req)
 	if err != nil {
 		a.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -307,6 +358,7 @@ func (a api) feedback() []feedbackRow {
 // kioskRow is the part of the hub's kiosk listing the tests read.
 type kioskRow struct {
 	ID             string `json:"id"`
+	Community      string `json:"community"`
 	Online         bool   `json:"online"`
 	OutboxDepth    int    `json:"outbox_depth"`
 	ContentVersion int64  `json:"content_version"`

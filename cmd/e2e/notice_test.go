@@ -62,14 +62,14 @@ func (v *kioskView) waitShows(t *testing.T, title string, want bool) {
 // the embedded broker and against mosquitto.
 func TestNoticeReachesKiosk(t *testing.T) {
 	for _, b := range brokers {
-		t.Run(b.name, func(t *testing.T) {
-			external := b.start(t)
-			h := startHub(t, t.TempDir(), external, "", nil)
-			hubAPI := api{t, h.HTTPURL()}
+		t.Run(b, func(t *testing.T) {
+			e := newEnv(t, b, nil)
+			hubAPI := e.api()
 
 			agentDir := t.TempDir()
 			socket := filepath.Join(t.TempDir(), "agent.sock")
-			ag := startAgent(t, demoKiosk, agentDir, h.BrokerURL(), socket)
+			e.enrol(demoKiosk, agentDir)
+			ag := e.startAgent(agentDir, socket)
 			view := startKioskView(t, socket)
 
 			// Online: create, see it, withdraw, see it go.
@@ -94,7 +94,7 @@ func TestNoticeReachesKiosk(t *testing.T) {
 			})
 			late := hubAPI.createNotice("7.15城管公众开放日", protocol.PriorityNormal,
 				protocol.Target{Level: protocol.LevelCity, ID: cityOf(t, hubAPI)})
-			startAgent(t, demoKiosk, agentDir, h.BrokerURL(), socket)
+			e.startAgent(agentDir, socket)
 			view.waitShows(t, late.Title, true)
 			if slices.Contains(view.titles(), n.Title) {
 				t.Errorf("withdrawn notice %q came back after reconnect", n.Title)
@@ -106,10 +106,11 @@ func TestNoticeReachesKiosk(t *testing.T) {
 // TestUrgentNoticeTakesOver: an urgent notice takes over the kiosk's screen
 // until it is withdrawn.
 func TestUrgentNoticeTakesOver(t *testing.T) {
-	h := startHub(t, t.TempDir(), "", "", nil)
-	hubAPI := api{t, h.HTTPURL()}
-	socket := filepath.Join(t.TempDir(), "agent.sock")
-	startAgent(t, demoKiosk, t.TempDir(), h.BrokerURL(), socket)
+	e := newEnv(t, "mochi", nil)
+	hubAPI := e.api()
+	socket, agentDir := filepath.Join(t.TempDir(), "agent.sock"), t.TempDir()
+	e.enrol(demoKiosk, agentDir)
+	e.startAgent(agentDir, socket)
 	view := startKioskView(t, socket)
 
 	n := hubAPI.createNotice("台风预警：请勿在阳台堆放杂物", protocol.PriorityUrgent, kioskTarget(demoKiosk))

@@ -72,10 +72,11 @@ func TestKioskWindowShowsChinese(t *testing.T) {
 	bin := buildCmd(t, "kiosk", true)
 	disp := display(t)
 
-	h := startHub(t, t.TempDir(), "", "", nil)
-	socket := filepath.Join(t.TempDir(), "agent.sock")
-	ag := startAgent(t, demoKiosk, t.TempDir(), h.BrokerURL(), socket)
-	n := api{t, h.HTTPURL()}.createNotice("以案释法：楼顶违法搭建被依法拆除", protocol.PriorityImportant, kioskTarget(demoKiosk))
+	e := newEnv(t, "mochi", nil)
+	socket, agentDir := filepath.Join(t.TempDir(), "agent.sock"), t.TempDir()
+	e.enrol(demoKiosk, agentDir)
+	ag := e.startAgent(agentDir, socket)
+	n := e.api().createNotice("以案释法：楼顶违法搭建被依法拆除", protocol.PriorityImportant, kioskTarget(demoKiosk))
 	waitFor(t, 15*time.Second, "agent to hold the notice", func() (bool, error) {
 		ln, err := ag.Notices()
 		if err != nil {

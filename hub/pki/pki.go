@@ -101,9 +101,13 @@ func (p *PKI) CAPool() *x509.CertPool {
 	return pool
 }
 
-// ServerTLS returns the TLS configuration of the hub's listeners.
+// ServerTLS returns the TLS configuration of the hub's listeners. The chain
+// sent includes the CA certificate, so a device enrolling with a CA pin can
+// check the pin during the handshake, before it sends its claim code.
 func (p *PKI) ServerTLS() *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{p.Server}}
+	chain := p.Server
+	chain.Certificate = append(append([][]byte(nil), p.Server.Certificate...), p.CA.Raw)
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{chain}}
 }
 
 // ClientTLS returns a client TLS configuration that trusts only the hub CA.
