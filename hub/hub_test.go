@@ -191,7 +191,7 @@ func TestFeedbackAcks(t *testing.T) {
 	wrongKiosk.Kiosk, wrongKiosk.Ticket = "k-ruiyi-01", "SC01-0002"
 	badBody := fb
 	badBody.Category, badBody.Ticket = "parking", "SC01-0003"
-	ticketClash := fb // another record with the first record's ticket
+	ticketClash := fb // another record with the first record's ticket: stored under a suffixed ticket
 
 	id := protocol.NewID()
 	tests := []struct {
@@ -208,7 +208,7 @@ func TestFeedbackAcks(t *testing.T) {
 		{"kiosk mismatch", encode(t, "01900000-0000-7000-8000-000000000004", protocol.TypeFeedback, wrongKiosk),
 			protocol.AckRejected, "01900000-0000-7000-8000-000000000004", "does not match"},
 		{"ticket clash", encode(t, "01900000-0000-7000-8000-000000000005", protocol.TypeFeedback, ticketClash),
-			protocol.AckRejected, "01900000-0000-7000-8000-000000000005", "ticket"},
+			protocol.AckStored, "01900000-0000-7000-8000-000000000005", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -234,17 +234,23 @@ func TestFeedbackAcks(t *testing.T) {
 	})
 
 	list := getJSON[feedbackList](t, h, "/api/v1/feedback")
-	var ids []string
+	tickets := map[string]string{}
 	for _, f := range list.Feedback {
-		ids = append(ids, f.ID)
+		tickets[f.ID] = f.Ticket
 	}
-	if len(ids) != 2 || !slices.Contains(ids, id) {
-		t.Errorf("stored feedback ids %v, want 2 including %s", ids, id)
+	want := map[string]string{id: "SC01-0001", "01900000-0000-7000-8000-000000000005": "SC01-0001-0005"}
+	for wid, wt := range want {
+		if tickets[wid] != wt {
+			t.Errorf("record %s stored with ticket %q, want %q", wid, tickets[wid], wt)
+		}
+	}
+	if len(tickets) != 3 {
+		t.Errorf("stored feedback %v, want 3 records", tickets)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(hookSawStore) != 3 || slices.Contains(hookSawStore, false) {
-		t.Errorf("BeforeAck saw the record committed: %v, want 3 × true", hookSawStore)
+	if len(hookSawStore) != 4 || slices.Contains(hookSawStore, false) {
+		t.Errorf("BeforeAck saw the record committed: %v, want 4 × true", hookSawStore)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -32,7 +33,7 @@ import (
 type Store interface {
 	// InsertFeedback stores a record exactly once by id; when it returns nil
 	// the record is durable. An error wrapping store.ErrTicketConflict means
-	// the record can never be stored.
+	// another record holds the record's ticket.
 	InsertFeedback(ctx context.Context, id string, f protocol.Feedback, receivedAt time.Time) (duplicate bool, err error)
 	ApplyPresence(ctx context.Context, p protocol.Presence, at time.Time) (applied bool, err error)
 	ApplyHeartbeat(ctx context.Context, h protocol.Heartbeat, at time.Time) (applied bool, err error)
@@ -45,9 +46,11 @@ const (
 	DefaultClientID = "shequ-hub"
 	DefaultGroup    = "shequ-hub"
 	DefaultWorkers  = 4
-	// QueueSize is how many messages may wait per worker. A message that
-	// finds its queue full is dropped with a warning; the agent resends
-	// unacknowledged records, so nothing is lost.
+	// QueueSize is how many messages may wait per worker. When a queue is
+	// full, the delivering goroutine waits for room: back-pressure that
+	// reaches the broker (which holds further messages for the hub once
+	// the hub's in-flight window is used up), instead of dropping messages
+	// and leaving agents to resend them after ResendAfter.
 	QueueSize = 256
 	// publishTimeout bounds waiting for the broker to take a publish.
 	publishTimeout = 10 * time.Second
@@ -135,6 +138,10 @@ func New(cfg Config, log *slog.Logger) (*Fleet, error) {
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			f.log.Warn("lost connection to MQTT broker; reconnecting", "broker", cfg.BrokerURL, "err", err)
 		}).
+		// Handlers run in their own goroutines, so route may wait for room
+		// in a worker queue without stalling paho's network loop (which
+		// must keep reading the PUBACKs the workers' publishes wait for).
+		SetOrderMatters(false).
 		SetDefaultPublishHandler(f.route)
 	if cfg.TLS != nil {
 		opts.SetTLSConfig(cfg.TLS)
@@ -206,7 +213,8 @@ func (f *Fleet) onConnect(c paho.Client) {
 	}
 }
 
-// route hands a message to its kiosk's worker without blocking.
+// route hands a message to its kiosk's worker, waiting while the worker's
+// queue is full (paho calls it in its own goroutine; see SetOrderMatters).
 func (f *Fleet) route(_ paho.Client, m paho.Message) {
 	t, err := protocol.ParseTopic(m.Topic())
 	if err != nil || t.Dir != protocol.Up {
@@ -218,8 +226,8 @@ func (f *Fleet) route(_ paho.Client, m paho.Message) {
 	q := f.queues[int(h.Sum32()%uint32(len(f.queues)))]
 	select {
 	case q <- m:
-	default:
-		f.log.Warn("worker queue full; dropping message, its sender will resend", "topic", m.Topic())
+	case <-f.ctx.Done():
+		// Shutting down: not acknowledged, so its sender will resend it.
 	}
 }
 
@@ -271,9 +279,14 @@ func (f *Fleet) feedback(ctx context.Context, t protocol.Topic, payload []byte) 
 	}
 	dup, err := f.cfg.Store.InsertFeedback(ctx, env.ID, fb, f.cfg.Now())
 	if errors.Is(err, store.ErrTicketConflict) {
-		log.Warn("rejecting feedback", "err", err)
-		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
-		return
+		// Two records with one ticket: a device that lost its database and
+		// was not re-enrolled, say. A resident's record is never refused for
+		// that: it is stored under its ticket with a suffix from its own id.
+		issued := fb.Ticket
+		fb.Ticket = disambiguate(fb.Ticket, env.ID)
+		log.Warn("ticket already held by another record; storing under a suffixed ticket",
+			"issued_ticket", issued, "stored_ticket", fb.Ticket, "err", err)
+		dup, err = f.cfg.Store.InsertFeedback(ctx, env.ID, fb, f.cfg.Now())
 	}
 	if err != nil {
 		log.Error("storing feedback failed; not acknowledging, the kiosk will resend", "err", err)
@@ -288,6 +301,16 @@ func (f *Fleet) feedback(ctx context.Context, t protocol.Topic, payload []byte) 
 	}
 	log.Info("feedback stored", "ticket", fb.Ticket, "status", status)
 	f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: status})
+}
+
+// disambiguate makes a ticket unique by appending the last four hex digits
+// of the record id, shortening the ticket if it would exceed the limit.
+func disambiguate(ticket, id string) string {
+	suffix := "-" + strings.ToUpper(id[len(id)-4:])
+	if len(ticket)+len(suffix) > protocol.MaxTicket {
+		ticket = ticket[:protocol.MaxTicket-len(suffix)]
+	}
+	return ticket + suffix
 }
 
 // reason shortens an error to fit an ack.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,5 +249,24 @@ func TestAckSigned(t *testing.T) {
 		verify(t, e, a)
 	case <-time.After(waitFor):
 		t.Fatal("no ack")
+	}
+}
+
+func TestDisambiguate(t *testing.T) {
+	id := "019ac0f4-3b2e-7a41-9c5d-2e8f6a1b3c4d"
+	long := strings.Repeat("A", protocol.MaxTicket)
+	for _, tc := range []struct{ name, ticket, want string }{
+		{"short", "261126-K-01-0007", "261126-K-01-0007-3C4D"},
+		{"at the limit", long, long[:protocol.MaxTicket-5] + "-3C4D"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := disambiguate(tc.ticket, id)
+			if got != tc.want {
+				t.Fatalf("disambiguate(%q) = %q, want %q", tc.ticket, got, tc.want)
+			}
+			if err := protocol.ValidTicket(got); err != nil {
+				t.Fatalf("disambiguated ticket is invalid: %v", err)
+			}
+		})
 	}
 }
