@@ -93,6 +93,25 @@ func Enrol(ctx context.Context, cfg EnrolConfig, log *slog.Logger) (protocol.Enr
 	return r, err
 }
 
+// ReadIdentity reads the identity of the device whose data is in dataDir,
+// for technicians (`agent status`); ok is false before enrolment. The agent
+// service must not be running (bbolt locks the file).
+func ReadIdentity(dataDir string) (id store.Identity, ok bool, err error) {
+	path := filepath.Join(dataDir, "agent.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return id, false, nil // a device that never ran
+	}
+	st, err := store.Open(path)
+	if err != nil {
+		return id, false, fmt.Errorf("agent: %w (is the agent service running?)", err)
+	}
+	id, ok, err = st.Identity()
+	if cerr := st.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return id, ok, err
+}
+
 // eventBuffer is the events held per subscriber before they are coalesced.
 const eventBuffer = 16
 

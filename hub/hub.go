@@ -75,7 +75,7 @@ type Config struct {
 	DataDir      string        // required; SQLite at DataDir/hub.db
 	OrgFile      string        // org tree JSON file (ignored when Org is set)
 	Org          *orgtree.Tree // the org tree; loaded from OrgFile when nil
-	MQTTListen   string        // embedded broker address; default "127.0.0.1:1883"; "127.0.0.1:0" picks a free port
+	MQTTListen   string        // embedded broker address; default "127.0.0.1:8883"; "127.0.0.1:0" picks a free port
 	BrokerURL    string        // external broker, e.g. "tcp://127.0.0.1:1884"; when set, no embedded broker runs
 	HTTPListen   string        // default "127.0.0.1:8080"; "127.0.0.1:0" picks a free port
 	ClientID     string        // hub's MQTT client id; default "shequ-hub"

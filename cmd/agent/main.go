@@ -4,6 +4,7 @@
 //
 //	agent [run] [flags]                                     the service (default)
 //	agent enrol -data DIR -hub URL -code CODE [-ca-pin HEX]  enrol this device with a claim code
+//	agent status -data DIR                                   who this device is enrolled as (exit 3: not enrolled)
 package main
 
 import (
@@ -32,6 +33,9 @@ func main() {
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
 	}
+	if errors.Is(err, errNotEnrolled) {
+		os.Exit(3)
+	}
 	if err != nil {
 		log.Error("agent failed", "err", err)
 		os.Exit(1)
@@ -40,15 +44,19 @@ func main() {
 
 // command is a parsed command line.
 type command struct {
-	name  string // "run" or "enrol"
+	name  string // "run", "enrol" or "status"
 	run   agent.Config
 	enrol agent.EnrolConfig
+	data  string // status: the data directory
 }
+
+// errNotEnrolled makes `agent status` exit 3 for scripts.
+var errNotEnrolled = errors.New("this device is not enrolled")
 
 // parse parses the command line: a subcommand (default run) and its flags.
 func parse(args []string, out io.Writer) (command, error) {
 	c := command{name: "run"}
-	if len(args) > 0 && (args[0] == "run" || args[0] == "enrol") {
+	if len(args) > 0 && (args[0] == "run" || args[0] == "enrol" || args[0] == "status") {
 		c.name, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("agent "+c.name, flag.ContinueOnError)
@@ -74,6 +82,8 @@ func parse(args []string, out io.Writer) (command, error) {
 		fs.StringVar(&cfg.CAPin, "ca-pin", "", "hex SHA-256 of the hub CA certificate (printed by 'hub claim'); empty: trust on first use")
 		fs.StringVar(&cfg.HardwareID, "hardware-id", "", "override the hardware id (default: DMI product UUID or /etc/machine-id)")
 		cfg.SoftwareVersion = version
+	case "status":
+		fs.StringVar(&c.data, "data", "./data/agent", "data directory (holds agent.db); stop the agent service first")
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -90,6 +100,19 @@ func parse(args []string, out io.Writer) (command, error) {
 func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
 	c, err := parse(args, out)
 	if err != nil {
+		return err
+	}
+	if c.name == "status" {
+		id, ok, err := agent.ReadIdentity(c.data)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			_, err := fmt.Fprintln(out, "not enrolled: get a claim code from the hub ('hub claim') and run 'agent enrol'")
+			return errors.Join(err, errNotEnrolled)
+		}
+		_, err = fmt.Fprintf(out, "kiosk %s (groups %v), enrolled %s; broker %s; hub %s; hub key %s (serial %d)\n",
+			id.Kiosk, id.Groups, id.EnrolledAt.Local().Format(time.DateTime), id.BrokerURL, id.HubURL, id.HubKID, id.KeySerial)
 		return err
 	}
 	if c.name == "enrol" {

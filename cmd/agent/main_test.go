@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"io"
+	"log/slog"
+	"strings"
 	"testing"
 )
 
@@ -19,6 +24,7 @@ func TestParse(t *testing.T) {
 		{"enrol without hub", []string{"enrol", "-code", "123456789012"}, "enrol", true},
 		{"unknown flag", []string{"-kiosk", "k1"}, "run", true},
 		{"stray argument", []string{"run", "extra"}, "run", true},
+		{"status", []string{"status", "-data", "/x"}, "status", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -30,5 +36,16 @@ func TestParse(t *testing.T) {
 				t.Error("software version not set")
 			}
 		})
+	}
+}
+
+func TestStatusOfFreshDevice(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"status", "-data", t.TempDir()}, &out, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, errNotEnrolled) {
+		t.Fatalf("status of a fresh device = %v, want errNotEnrolled", err)
+	}
+	if !strings.Contains(out.String(), "not enrolled") {
+		t.Errorf("status printed %q", out.String())
 	}
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // DefaultListen is the address the broker listens on when Config.Listen is empty.
-const DefaultListen = "127.0.0.1:1883"
+const DefaultListen = "127.0.0.1:8883"
 
 // ErrRevoked is the reason given when a client is disconnected because its
 // access ended.

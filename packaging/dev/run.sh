@@ -16,7 +16,7 @@ here=packaging/dev
 export PATH="/usr/local/go/bin:$PATH"
 
 HTTP=${SHEQU_HTTP:-127.0.0.1:8080}
-MQTT=${SHEQU_MQTT:-127.0.0.1:1883}
+MQTT=${SHEQU_MQTT:-127.0.0.1:8883}
 KIOSK=${SHEQU_KIOSK:-k-sangcheng-01}
 RUN=${SHEQU_RUN_DIR:-.run}
 ORG=${SHEQU_ORG:-packaging/demo/org.json}
@@ -70,29 +70,48 @@ wait_for() {
 	done
 }
 
-log "starting hub (http $HTTP, mqtt $MQTT, data $RUN/hub)"
-bin/hub -data "$RUN/hub" -org "$ORG" -http "$HTTP" -mqtt "$MQTT" >>"$RUN/hub.log" 2>&1 &
+log "starting hub (https $HTTP, mqtts $MQTT, data $RUN/hub)"
+bin/hub serve -data "$RUN/hub" -org "$ORG" -http "$HTTP" -mqtt "$MQTT" >>"$RUN/hub.log" 2>&1 &
 pids+=($!)
-wait_for "hub" "${pids[-1]}" 60 curl -fsS "http://$HTTP/healthz"
+# The hub makes its own CA at first start; curl trusts only that CA.
+CA=$RUN/hub/tls/ca.pem
+wait_for "hub" "${pids[-1]}" 60 curl -fsS --cacert "$CA" "https://$HTTP/healthz"
+TOKEN=$(cat "$RUN/hub/admin.token")
+api() { curl -fsS --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$@"; }
 
 # Seed the demo notices once: only when the hub has none.
-notices=$(curl -fsS "http://$HTTP/api/v1/notices") || die "GET /api/v1/notices failed"
+notices=$(api "https://$HTTP/api/v1/notices") || die "GET /api/v1/notices failed"
 compact=$(printf '%s' "$notices" | tr -d ' \t\r\n')
 case "$compact" in
 "[]" | "null" | "" | *'"notices":[]'* | *'"notices":null'* | *'"items":[]'*)
 	for f in packaging/demo/notices/*.json; do
 		[ -e "$f" ] || continue
-		curl -fsS -X POST -H 'Content-Type: application/json' --data-binary "@$f" \
-			"http://$HTTP/api/v1/notices" >/dev/null || die "POST $f failed"
+		api -X POST -H 'Content-Type: application/json' --data-binary "@$f" \
+			"https://$HTTP/api/v1/notices" >/dev/null || die "POST $f failed"
 		log "posted $f"
 	done
 	;;
 *) log "hub already has notices; not seeding" ;;
 esac
 
+# Enrol the demo kiosk once, as a technician does on site: staff create a
+# one-time claim code for its slot, the agent enrols with it, pinning the CA.
+if ! bin/agent status -data "$RUN/agent" >/dev/null; then
+	community=$(api "https://$HTTP/api/v1/kiosks" | tr '{' '\n' | grep "\"id\":\"$KIOSK\"" |
+		sed -n 's/.*"community":"\([^"]*\)".*/\1/p')
+	[ -n "$community" ] || die "kiosk $KIOSK is not in $ORG"
+	claim=$(bin/hub claim -data "$RUN/hub" -hub "https://$HTTP" -community "$community" -kiosk "$KIOSK") ||
+		die "hub claim failed: $claim"
+	code=$(printf '%s\n' "$claim" | grep -oE '[0-9]{4}-[0-9]{4}-[0-9]{4}' | head -1)
+	pin=$(printf '%s\n' "$claim" | grep -oE '[0-9a-f]{64}' | head -1)
+	log "enrolling $KIOSK with claim code $code (CA pin ${pin:0:16}…)"
+	bin/agent enrol -data "$RUN/agent" -hub "https://$HTTP" -code "$code" -ca-pin "$pin" >>"$RUN/agent.log" 2>&1 ||
+		die "agent enrol failed; see $RUN/agent.log"
+fi
+
 log "starting agent $KIOSK (socket $SOCK, data $RUN/agent)"
 rm -f "$SOCK"
-bin/agent -kiosk "$KIOSK" -data "$RUN/agent" -socket "$SOCK" -broker "tcp://$MQTT" >>"$RUN/agent.log" 2>&1 &
+bin/agent run -data "$RUN/agent" -socket "$SOCK" -hub "https://$HTTP" >>"$RUN/agent.log" 2>&1 &
 pids+=($!)
 wait_for "agent" "${pids[-1]}" 60 curl -fsS --unix-socket "$SOCK" http://agent/v1/status
 
@@ -110,14 +129,15 @@ cat <<INFO
 
 Shequ is running (logs in $RUN/hub.log, $RUN/agent.log, $RUN/kiosk.log).
 
-  hub console/API   http://$HTTP/
-  hub health        http://$HTTP/healthz
-  MQTT broker       tcp://$MQTT
+  hub API           https://$HTTP/   (CA $CA, token in $RUN/hub/admin.token)
+  hub health        https://$HTTP/healthz
+  MQTT broker       ssl://$MQTT
   agent socket      $SOCK   (kiosk $KIOSK)
 
 Try:
-  curl -s http://$HTTP/api/v1/notices
-  curl -s http://$HTTP/api/v1/kiosks
+  curl -s --cacert $CA -H "Authorization: Bearer \$(cat $RUN/hub/admin.token)" https://$HTTP/api/v1/notices
+  curl -s --cacert $CA -H "Authorization: Bearer \$(cat $RUN/hub/admin.token)" https://$HTTP/api/v1/kiosks
+  bin/hub devices -data $RUN/hub -hub https://$HTTP
   curl -s --unix-socket $SOCK http://agent/v1/status
   curl -s --unix-socket $SOCK http://agent/v1/notices
   curl -s --unix-socket $SOCK -X POST -H 'Content-Type: application/json' \\
