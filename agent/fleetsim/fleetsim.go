@@ -8,6 +8,18 @@
 // (Agent.Notices, Agent.Status), so the Wait methods report what the agents
 // have really stored, and nothing waits by sleeping.
 //
+// Agents enrol like real kiosks: an agent whose data directory holds no
+// identity yet is given a one-time claim code for its kiosk slot
+// (Config.Claim, which the caller implements with the hub's staff API) and
+// enrols with the hub over HTTPS with the CA pinned (Agent.Enrol, as from
+// the kiosk's setup screen); it then connects to the broker over TLS with
+// the credentials it received and verifies every signed downlink message.
+// An agent whose data directory is already enrolled (a reused Root) is not
+// enrolled again. Enrolments run at most Config.EnrolConcurrency at a time;
+// the hub rate-limits them per client address, so a hub serving a fleet
+// needs a high enrolment limit (hub.Config.EnrolPerMinute, `hub serve
+// -enrol-per-minute`).
+//
 // Per agent the fleet adds one goroutine and a small map of the notices the
 // agent holds.
 package fleetsim
@@ -18,10 +30,12 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/shequ/shequ/agent"
+	"github.com/shequ/shequ/agent/enrol"
 	"github.com/shequ/shequ/protocol"
 )
 
@@ -29,14 +43,35 @@ import (
 // at once when Config.StartConcurrency is zero.
 const DefaultStartConcurrency = 32
 
+// DefaultEnrolConcurrency is how many agents enrol at once when
+// Config.EnrolConcurrency is zero.
+const DefaultEnrolConcurrency = 8
+
 // closeConcurrency is how many agents are closed at once.
 const closeConcurrency = 64
 
 // Config configures a fleet. Zero values mean the agents' defaults.
 type Config struct {
-	Root              string        // required; agent i keeps its bbolt file under Root/<kiosk id>/
-	KioskIDs          []string      // required; unique, protocol.ValidID
-	BrokerURL         string        // default "tcp://127.0.0.1:1883"
+	Root     string   // required; agent i keeps its bbolt file under Root/<kiosk id>/
+	KioskIDs []string // required; unique, protocol.ValidID
+
+	// HubURL is the hub's HTTPS base URL the agents enrol with; required
+	// unless every agent's data directory is enrolled already.
+	HubURL string
+	// CAPin is the hex SHA-256 of the hub CA's certificate, checked in the
+	// TLS handshake of each enrolment; empty: trust on first use (each agent
+	// logs a warning).
+	CAPin string
+	// Claim returns a one-time claim code for the slot of kiosk (the hub's
+	// POST /api/v1/claims with the admin token); required unless every
+	// agent's data directory is enrolled already. It is called from
+	// EnrolConcurrency goroutines at once.
+	Claim func(ctx context.Context, kiosk string) (code string, err error)
+	// EnrolConcurrency bounds the enrolments (claim and enrol) running at
+	// once; default DefaultEnrolConcurrency.
+	EnrolConcurrency int
+
+	BrokerURL         string        // optional override of the broker URL the agents receive at enrolment
 	HeartbeatInterval time.Duration // default: the agent's (30s)
 	ReconnectMin      time.Duration // default: the agent's (500ms)
 	ReconnectMax      time.Duration // default: the agent's (60s)
@@ -73,6 +108,8 @@ type Fleet struct {
 	log     *slog.Logger
 	members []*member
 	wg      sync.WaitGroup // watchers
+	// enrolled is how many agents Start enrolled.
+	enrolled int
 
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced whenever any member's state is read back
@@ -100,6 +137,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Fleet, error) {
 	if cfg.StartConcurrency <= 0 {
 		cfg.StartConcurrency = DefaultStartConcurrency
 	}
+	if cfg.EnrolConcurrency <= 0 {
+		cfg.EnrolConcurrency = DefaultEnrolConcurrency
+	}
 	if cfg.SoftwareVersion == "" {
 		cfg.SoftwareVersion = "fleetsim"
 	}
@@ -116,9 +156,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Fleet, error) {
 			return nil, fmt.Errorf("fleetsim: kiosk id %q given twice", id)
 		}
 		seen[id] = true
+		if err := protocol.ValidID(id); err != nil {
+			return nil, fmt.Errorf("fleetsim: kiosk id: %w", err)
+		}
 		a, err := agent.New(agent.Config{
-			KioskID:           id,
 			DataDir:           filepath.Join(cfg.Root, id),
+			HubURL:            cfg.HubURL,
+			CAPin:             cfg.CAPin,
+			HardwareID:        "fleetsim-" + id,
 			BrokerURL:         cfg.BrokerURL,
 			HeartbeatInterval: cfg.HeartbeatInterval,
 			MaxInFlight:       cfg.MaxInFlight,
@@ -135,7 +180,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Fleet, error) {
 
 	// The agents outlive ctx: Close stops them.
 	runCtx := context.WithoutCancel(ctx)
-	err := f.each(ctx, cfg.StartConcurrency, func(m *member) error {
+	err := f.each(ctx, f.members, cfg.StartConcurrency, func(m *member) error {
 		m.events, m.cancel = m.a.Subscribe()
 		if err := m.a.Start(runCtx); err != nil {
 			m.cancel()
@@ -146,24 +191,77 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Fleet, error) {
 		go f.watch(m)
 		return nil
 	})
+	if err == nil {
+		err = f.enrol(ctx)
+	}
 	if err != nil {
 		return nil, errors.Join(err, f.Close())
 	}
-	log.Info("fleet started", "agents", len(f.members), "broker", cfg.BrokerURL)
+	log.Info("fleet started", "agents", len(f.members), "hub", cfg.HubURL)
 	return f, nil
 }
 
-// each runs fn for every member with at most n at once. It stops handing
-// out members at the first error or when ctx is done, and returns the
-// errors.
-func (f *Fleet) each(ctx context.Context, n int, fn func(*member) error) error {
+// enrol enrols every started agent that has no identity yet, at most
+// cfg.EnrolConcurrency at a time, and checks that every agent is enrolled
+// as its own kiosk.
+func (f *Fleet) enrol(ctx context.Context) error {
+	var todo []*member
+	for _, m := range f.members {
+		st := m.a.Status()
+		switch {
+		case !st.Enrolled:
+			todo = append(todo, m)
+		case st.Kiosk != m.id:
+			return fmt.Errorf("fleetsim: the data directory of %s is enrolled as kiosk %s", m.id, st.Kiosk)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if f.cfg.HubURL == "" || f.cfg.Claim == nil {
+		return fmt.Errorf("fleetsim: %d agents are not enrolled and HubURL or Claim is not set to enrol them", len(todo))
+	}
+	t0 := time.Now()
+	err := f.each(ctx, todo, f.cfg.EnrolConcurrency, func(m *member) error {
+		code, err := f.cfg.Claim(ctx, m.id)
+		if err != nil {
+			return fmt.Errorf("fleetsim: claim code for %s: %w", m.id, err)
+		}
+		if err := m.a.Enrol(ctx, code); err != nil {
+			if errors.Is(err, enrol.ErrRefused) && strings.Contains(err.Error(), "429") {
+				return fmt.Errorf("fleetsim: enrol %s: %w (the hub limits enrolments per client address: "+
+					"start it with a higher limit, e.g. hub serve -enrol-per-minute %d)", m.id, err, 2*len(f.members))
+			}
+			return fmt.Errorf("fleetsim: enrol %s: %w", m.id, err)
+		}
+		if st := m.a.Status(); !st.Enrolled || st.Kiosk != m.id {
+			return fmt.Errorf("fleetsim: %s enrolled into the slot of kiosk %q", m.id, st.Kiosk)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	f.enrolled = len(todo)
+	f.log.Info("fleet enrolled", "agents", len(todo), "took", time.Since(t0))
+	return nil
+}
+
+// Enrolled returns how many agents Start enrolled; the others' data
+// directories were enrolled already.
+func (f *Fleet) Enrolled() int { return f.enrolled }
+
+// each runs fn for every member of ms with at most n at once. It stops
+// handing out members at the first error or when ctx is done, and returns
+// the errors.
+func (f *Fleet) each(ctx context.Context, ms []*member, n int, fn func(*member) error) error {
 	var (
 		mu   sync.Mutex
 		errs []error
 		wg   sync.WaitGroup
 	)
 	work := make(chan *member)
-	for range min(n, len(f.members)) {
+	for range min(n, len(ms)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -177,7 +275,7 @@ func (f *Fleet) each(ctx context.Context, n int, fn func(*member) error) error {
 		}()
 	}
 feed:
-	for _, m := range f.members {
+	for _, m := range ms {
 		mu.Lock()
 		failed := len(errs) > 0
 		mu.Unlock()
@@ -500,7 +598,7 @@ func (f *Fleet) Close() error {
 			mu   sync.Mutex
 			errs []error
 		)
-		err := f.each(context.Background(), closeConcurrency, func(m *member) error {
+		err := f.each(context.Background(), f.members, closeConcurrency, func(m *member) error {
 			if err := m.a.Close(); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("fleetsim: close %s: %w", m.id, err))

@@ -1,11 +1,16 @@
 // Command shequ-load runs a simulated fleet of agents against a running hub
 // and prints load figures: notice fan-out time, or feedback ingestion rate
-// with a check for lost and duplicated records. See docs/benchmarks.md.
+// with a check for lost and duplicated records. The agents enrol with claim
+// codes created through the hub's staff API (admin token, hub CA pinned), so
+// the hub must allow a fleet's worth of enrolments. See docs/benchmarks.md.
 //
 //	shequ-load -gen-org 1000 > org.json
-//	hub -org org.json -data /tmp/hub &
-//	shequ-load -mode fanout -n 1000
-//	shequ-load -mode ingest -n 1000 -records 10000
+//	hub serve -org org.json -data /tmp/hub -enrol-per-minute 100000 &
+//	shequ-load -data /tmp/hub -mode fanout -n 1000
+//	shequ-load -data /tmp/hub -mode ingest -n 1000 -records 10000 -root /tmp/devices
+//
+// From another machine: -hub https://HOST:8080 -token TOKEN -ca-pin PIN
+// (the pin is printed by `hub claim`; the token is the hub's admin.token).
 package main
 
 import (
@@ -28,8 +33,12 @@ func main() {
 		genOrg  int
 		verbose bool
 	)
-	flag.StringVar(&cfg.HubURL, "hub", load.DefaultHubURL, "hub HTTP API base URL")
-	flag.StringVar(&cfg.BrokerURL, "broker", load.DefaultBrokerURL, "MQTT broker the agents connect to")
+	flag.StringVar(&cfg.HubURL, "hub", load.DefaultHubURL, "hub HTTPS API base URL")
+	flag.StringVar(&cfg.HubData, "data", "", "the hub's data directory, on this machine: read the admin token and the CA pin from it")
+	flag.StringVar(&cfg.Token, "token", "", "the hub's admin token (default: from -data)")
+	flag.StringVar(&cfg.CAPin, "ca-pin", "", "hex SHA-256 of the hub CA certificate, as \"hub claim\" prints it (default: from -data)")
+	flag.StringVar(&cfg.BrokerURL, "broker", "", "override the MQTT broker URL the agents receive at enrolment")
+	flag.IntVar(&cfg.EnrolConcurrency, "enrol-concurrency", 0, "agents enrolling at once (0: fleetsim's default, 8)")
 	flag.StringVar(&kiosks, "kiosks", "", "kiosk ids to simulate, comma-separated, ranges allowed: k-0001..k-1000 (default: from -org, else the hub's GET /api/v1/kiosks)")
 	flag.StringVar(&cfg.OrgFile, "org", "", "org file to read the kiosk ids from")
 	flag.IntVar(&cfg.N, "n", 0, "simulate the first N kiosks (0: all)")

@@ -3,15 +3,22 @@ package load
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/shequ/shequ/agent/enrol"
 	"github.com/shequ/shequ/agent/fleetsim/orgfile"
 	"github.com/shequ/shequ/protocol"
 )
@@ -21,7 +28,16 @@ const (
 	MaxKiosksReply   = 16 << 20 // GET /api/v1/kiosks: about 400 bytes a kiosk
 	MaxNoticeReply   = 64 << 10 // POST /api/v1/notices and …/withdraw
 	MaxFeedbackReply = 16 << 20 // GET /api/v1/feedback: up to MaxFeedbackLimit records
+	MaxClaimReply    = 4 << 10  // POST /api/v1/claims
 	maxErrorReply    = 4 << 10
+)
+
+// Files under the hub's data directory that a tool on the hub's machine
+// reads (the same names as hub.AdminTokenFile, hub.TLSDir and pki.CAFile;
+// the agent side may not import the hub, a test checks they agree).
+const (
+	AdminTokenFile = "admin.token"
+	CAFile         = "tls/ca.pem"
 )
 
 // MaxFeedbackLimit is the most records the hub lists in one reply.
@@ -35,27 +51,131 @@ const DefaultRequestTimeout = 5 * time.Minute
 // over its limit, or JSON that does not fit.
 var ErrReply = errors.New("load: bad reply from the hub")
 
-// Client calls the parts of the hub's HTTP API a load run needs. The agent
-// side may not import the hub, so the few reply fields used are declared
-// here; unknown fields are ignored.
+// Client calls the parts of the hub's HTTP API a load run needs, with the
+// admin token on every call and, over HTTPS, trusting only the pinned hub
+// CA. The agent side may not import the hub, so the few reply fields used
+// are declared here; unknown fields are ignored.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	token string
+	http  *http.Client
 }
 
-// NewClient returns a client of the hub API at base, e.g.
-// "http://127.0.0.1:8080".
-func NewClient(base string) (*Client, error) {
-	u, err := url.Parse(base)
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	HubURL string // required: https://host:port (http:// only for a hub run with -dev-plain)
+	Token  string // required: the hub's admin token
+	// CAPin is the hex SHA-256 of the hub CA's certificate; required for
+	// https. The handshake succeeds only if the chain the hub presents
+	// contains that CA and the server certificate verifies against it.
+	CAPin string
+}
+
+// NewClient returns a client of the hub API.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	u, err := url.Parse(cfg.HubURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("load: hub URL %q: want http(s)://host[:port]", base)
+		return nil, fmt.Errorf("load: hub URL %q: want https://host[:port]", cfg.HubURL)
 	}
-	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: DefaultRequestTimeout}}, nil
+	if cfg.Token == "" || strings.ContainsAny(cfg.Token, " \t\r\n") {
+		return nil, errors.New("load: the hub's admin token is required (-token, or -data with the hub's data directory)")
+	}
+	tr := &http.Transport{
+		Proxy:                  http.ProxyFromEnvironment,
+		TLSHandshakeTimeout:    10 * time.Second,
+		MaxIdleConnsPerHost:    verifyConcurrency * 2,
+		MaxResponseHeaderBytes: 16 << 10,
+	}
+	if u.Scheme == "https" {
+		if cfg.CAPin == "" {
+			return nil, errors.New("load: the hub CA pin is required for https (-ca-pin, or -data with the hub's data directory)")
+		}
+		pin, err := enrol.ParsePin(cfg.CAPin)
+		if err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
+		tr.TLSClientConfig = pinnedTLS(pin, u.Hostname())
+	} else if cfg.CAPin != "" {
+		return nil, fmt.Errorf("load: a CA pin was given for the plain HTTP URL %q", cfg.HubURL)
+	}
+	return &Client{
+		base:  strings.TrimRight(cfg.HubURL, "/"),
+		token: cfg.Token,
+		http: &http.Client{
+			Timeout:       DefaultRequestTimeout,
+			Transport:     tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
+}
+
+// pinnedTLS returns a TLS configuration that accepts a server only if the
+// chain it presents contains the CA whose certificate hashes to pin and the
+// first certificate verifies against that CA for host.
+func pinnedTLS(pin []byte, host string) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // verification is done by VerifyConnection below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("load: the hub presented no certificate")
+			}
+			for _, ca := range cs.PeerCertificates {
+				if sum := sha256.Sum256(ca.Raw); !bytes.Equal(sum[:], pin) {
+					continue
+				}
+				roots := x509.NewCertPool()
+				roots.AddCert(ca)
+				inter := x509.NewCertPool()
+				for _, c := range cs.PeerCertificates[1:] {
+					inter.AddCert(c)
+				}
+				if _, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+					Roots: roots, Intermediates: inter, DNSName: host,
+				}); err != nil {
+					return fmt.Errorf("load: the hub's certificate does not verify against the pinned CA: %w", err)
+				}
+				return nil
+			}
+			return fmt.Errorf("load: the hub's certificate chain does not contain the pinned CA %x", pin)
+		},
+	}
+}
+
+// HubCredentials reads the admin token and the CA pin from the data
+// directory of a hub on this machine.
+func HubCredentials(dataDir string) (token, caPin string, err error) {
+	tok, err := readFile(filepath.Join(dataDir, AdminTokenFile), 4<<10)
+	if err != nil {
+		return "", "", fmt.Errorf("load: admin token: %w", err)
+	}
+	token = strings.TrimSpace(string(tok))
+	if token == "" {
+		return "", "", fmt.Errorf("load: %s is empty", filepath.Join(dataDir, AdminTokenFile))
+	}
+	caPEM, err := readFile(filepath.Join(dataDir, CAFile), 64<<10)
+	if err != nil {
+		return "", "", fmt.Errorf("load: hub CA: %w", err)
+	}
+	block, _ := pem.Decode(caPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", "", fmt.Errorf("load: %s holds no certificate", filepath.Join(dataDir, CAFile))
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return token, hex.EncodeToString(sum[:]), nil
+}
+
+// Close closes the client's idle connections to the hub. A connection the
+// client dialled but never used would otherwise keep the hub's HTTP
+// shutdown waiting.
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
 }
 
 // KioskStatus is a kiosk as the hub reports it.
 type KioskStatus struct {
 	ID              string `json:"id"`
+	Community       string `json:"community"` // empty for a kiosk not in the org tree
 	Online          bool   `json:"online"`
 	SoftwareVersion string `json:"software_version"`
 	ContentVersion  int64  `json:"content_version"`
@@ -144,6 +264,46 @@ func (c *Client) Feedback(ctx context.Context, kiosk string, limit int) ([]Feedb
 	return decodeFeedback(b)
 }
 
+// CreateClaim creates a one-time claim code for the slot of kiosk in
+// community and returns the code.
+func (c *Client) CreateClaim(ctx context.Context, community, kiosk string) (string, error) {
+	body, err := json.Marshal(struct {
+		Community string `json:"community"`
+		Kiosk     string `json:"kiosk"`
+	}{community, kiosk})
+	if err != nil {
+		return "", fmt.Errorf("load: encode claim request: %w", err)
+	}
+	b, err := c.do(ctx, http.MethodPost, "/api/v1/claims", body, MaxClaimReply)
+	if err != nil {
+		return "", err
+	}
+	return decodeClaim(b)
+}
+
+// Claimer returns a fleetsim.Config.Claim function: it creates a claim code
+// for a kiosk's slot in the kiosk's community, as the hub's kiosk list
+// (read once, now) gives it.
+func (c *Client) Claimer(ctx context.Context) (func(ctx context.Context, kiosk string) (string, error), error) {
+	ks, err := c.Kiosks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	community := make(map[string]string, len(ks))
+	for _, k := range ks {
+		if k.InOrgTree && k.Community != "" {
+			community[k.ID] = k.Community
+		}
+	}
+	return func(ctx context.Context, kiosk string) (string, error) {
+		cm, ok := community[kiosk]
+		if !ok {
+			return "", fmt.Errorf("load: kiosk %s is not in the hub's org tree", kiosk)
+		}
+		return c.CreateClaim(ctx, cm, kiosk)
+	}, nil
+}
+
 // do makes one request and returns the body of a 2xx reply of at most
 // limit bytes.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, limit int64) ([]byte, error) {
@@ -155,6 +315,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, limit
 	if err != nil {
 		return nil, fmt.Errorf("load: %s %s: %w", method, path, err)
 	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -253,4 +414,17 @@ func decodeFeedback(data []byte) ([]FeedbackRow, error) {
 		}
 	}
 	return *r.Feedback, nil
+}
+
+func decodeClaim(data []byte) (string, error) {
+	var r struct {
+		Code string `json:"code"`
+	}
+	if err := decodeJSON("claim", data, MaxClaimReply, &r); err != nil {
+		return "", err
+	}
+	if err := protocol.ValidClaimCode(protocol.NormalizeClaimCode(r.Code)); err != nil {
+		return "", fmt.Errorf("%w: claim: %v", ErrReply, err)
+	}
+	return r.Code, nil
 }

@@ -35,6 +35,9 @@ func TestDecodeGolden(t *testing.T) {
 			t.Errorf("%s: id %q, err %v", name, id, err)
 		}
 	}
+	if code, err := decodeClaim(readTestdata(t, "claim.json")); err != nil || code != "4821-0937-5562" {
+		t.Errorf("claim: code %q, err %v", code, err)
+	}
 	fb, err := decodeFeedback(readTestdata(t, "feedback.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +65,10 @@ func TestDecodeInvalid(t *testing.T) {
 		{"notice without id", noticeErr, []byte(`{"title":"x"}`)},
 		{"notice id not a string", noticeErr, []byte(`{"id":7}`)},
 		{"notice too large", noticeErr, pad("notice.json", MaxNoticeReply)},
+		{"claim without code", claimErr, []byte(`{"id":"x"}`)},
+		{"claim code not digits", claimErr, []byte(`{"code":"4821-0937-556x"}`)},
+		{"claim code too long", claimErr, []byte(`{"code":"4821-0937-5562-1"}`)},
+		{"claim too large", claimErr, pad("claim.json", MaxClaimReply)},
 		{"feedback field missing", feedbackErr, []byte(`{}`)},
 		{"feedback null", feedbackErr, []byte(`null`)},
 		{"feedback without ticket", feedbackErr, []byte(`{"feedback":[{"id":"a","kiosk":"k-1"}]}`)},
@@ -82,6 +89,7 @@ func TestDecodeInvalid(t *testing.T) {
 func kiosksErr(b []byte) error   { _, err := decodeKiosks(b); return err }
 func noticeErr(b []byte) error   { _, err := decodeNotice(b); return err }
 func feedbackErr(b []byte) error { _, err := decodeFeedback(b); return err }
+func claimErr(b []byte) error    { _, err := decodeClaim(b); return err }
 
 func TestTally(t *testing.T) {
 	since := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
@@ -190,6 +198,16 @@ func FuzzDecodeFeedback(f *testing.F) {
 			if r.ID == "" || r.Ticket == "" || protocol.ValidID(r.Kiosk) != nil {
 				t.Fatalf("accepted row %+v", r)
 			}
+		}
+	})
+}
+
+func FuzzDecodeClaim(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		code, err := decodeClaim(data)
+		if err == nil && protocol.ValidClaimCode(protocol.NormalizeClaimCode(code)) != nil {
+			t.Fatalf("accepted claim code %q", code)
 		}
 	})
 }

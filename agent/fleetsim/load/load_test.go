@@ -3,15 +3,19 @@ package load_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +23,7 @@ import (
 	"github.com/shequ/shequ/agent/fleetsim/orgfile"
 	"github.com/shequ/shequ/hub"
 	"github.com/shequ/shequ/hub/orgtree"
+	"github.com/shequ/shequ/hub/pki"
 )
 
 func TestParseKioskList(t *testing.T) {
@@ -90,22 +95,37 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestClientErrors(t *testing.T) {
+	const token = "s3cret-token"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error":"admin token required"}`)
+			return
+		}
 		switch r.URL.Path {
 		case "/api/v1/kiosks":
 			w.Write(bytes.Repeat([]byte(" "), load.MaxKiosksReply+1))
 		case "/api/v1/notices":
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprint(w, `{"error":"title is required"}`)
+		case "/api/v1/claims":
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"code":"1234-5678"}`)
 		default:
 			http.NotFound(w, r)
 		}
 	}))
 	defer srv.Close()
-	c, err := load.NewClient(srv.URL)
+	c, err := load.NewClient(load.ClientConfig{HubURL: srv.URL, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
+	wrong, err := load.NewClient(load.ClientConfig{HubURL: srv.URL, Token: "not-it"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wrong.Close()
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -115,6 +135,8 @@ func TestClientErrors(t *testing.T) {
 		{"reply too large", func() error { _, err := c.Kiosks(ctx); return err }, "larger than"},
 		{"error status with message", func() error { _, err := c.CreateNotice(ctx, load.NoticeRequest{}); return err }, "title is required"},
 		{"not found", func() error { _, err := c.Feedback(ctx, "k-1", 10); return err }, "404"},
+		{"claim code too short", func() error { _, err := c.CreateClaim(ctx, "c-1", "k-1"); return err }, "12 digits"},
+		{"wrong token", func() error { _, err := wrong.CreateClaim(ctx, "c-1", "k-1"); return err }, "401"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,16 +146,81 @@ func TestClientErrors(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", "127.0.0.1:8080", "ftp://x", "http://"} {
-		if _, err := load.NewClient(bad); err == nil {
-			t.Errorf("NewClient(%q) succeeded", bad)
+	pin := strings.Repeat("ab", 32)
+	for _, bad := range []load.ClientConfig{
+		{HubURL: "", Token: token},
+		{HubURL: "127.0.0.1:8080", Token: token},
+		{HubURL: "ftp://x", Token: token},
+		{HubURL: "https://", Token: token, CAPin: pin},
+		{HubURL: "https://127.0.0.1:8080", CAPin: pin},
+		{HubURL: "https://127.0.0.1:8080", Token: "two words", CAPin: pin},
+		{HubURL: "https://127.0.0.1:8080", Token: token},
+		{HubURL: "https://127.0.0.1:8080", Token: token, CAPin: "abcd"},
+		{HubURL: "http://127.0.0.1:8080", Token: token, CAPin: pin},
+	} {
+		if c, err := load.NewClient(bad); err == nil {
+			c.Close()
+			t.Errorf("NewClient(%+v) succeeded", bad)
 		}
 	}
 }
 
+// TestClientPinsCA checks the client's TLS: it talks to a server whose
+// chain holds the pinned CA, and refuses one that does not, before any
+// request (and so the admin token) is sent.
+func TestClientPinsCA(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		fmt.Fprint(w, `{"kiosks":[{"id":"k-0001","community":"c-1","in_org_tree":true}]}`)
+	}))
+	defer srv.Close()
+	// httptest's certificate is its own CA.
+	sum := sha256.Sum256(srv.Certificate().Raw)
+	tests := []struct {
+		name     string
+		pin      string
+		wantErr  string
+		requests int32
+	}{
+		{"pinned CA", hex.EncodeToString(sum[:]), "", 1},
+		{"pin in capitals with colons", strings.ToUpper(colons(sum[:])), "", 1},
+		{"another CA", strings.Repeat("0f", 32), "does not contain the pinned CA", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			requests.Store(0)
+			c, err := load.NewClient(load.ClientConfig{HubURL: srv.URL, Token: "tok", CAPin: tc.pin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ks, err := c.Kiosks(context.Background())
+			if tc.wantErr == "" && (err != nil || len(ks) != 1 || ks[0].Community != "c-1") {
+				t.Fatalf("Kiosks = %+v, %v", ks, err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Kiosks = %v, want an error about %q", err, tc.wantErr)
+			}
+			if got := requests.Load(); got != tc.requests {
+				t.Fatalf("server saw %d requests, want %d", got, tc.requests)
+			}
+		})
+	}
+}
+
+func colons(b []byte) string {
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = hex.EncodeToString([]byte{x})
+	}
+	return strings.Join(parts, ":")
+}
+
 // TestRun runs both scenarios with the real tool logic against a real hub
-// with a 12-kiosk org, taking the kiosks from the hub, from an org file and
-// from a list.
+// (TLS, admin token, signed downlink, agents enrolled with claim codes) with
+// a 12-kiosk org, taking the kiosks from the hub, from an org file and from a
+// list, and the credentials from the flags or the hub's data directory.
 func TestRun(t *testing.T) {
 	org, err := orgfile.Generate(12)
 	if err != nil {
@@ -147,8 +234,9 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(hub.Config{DataDir: t.TempDir(), Org: tree, MQTTListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"},
-		slog.New(slog.DiscardHandler))
+	hubData := t.TempDir()
+	h, err := hub.New(hub.Config{DataDir: hubData, Org: tree, MQTTListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+		EnrolPerMinute: 10000}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,10 +250,17 @@ func TestRun(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	base := load.Config{HubURL: h.HTTPURL(), BrokerURL: h.BrokerURL(), Timeout: time.Minute}
-	// Ingest runs share the agents' databases, as the same kiosks would: a
-	// kiosk with a new database would repeat today's tickets, which the hub
-	// rejects.
+	// The files the tool reads are where the hub writes them.
+	if load.AdminTokenFile != hub.AdminTokenFile || load.CAFile != path.Join(hub.TLSDir, pki.CAFile) {
+		t.Fatalf("load reads %s and %s, the hub writes %s and %s/%s",
+			load.AdminTokenFile, load.CAFile, hub.AdminTokenFile, hub.TLSDir, pki.CAFile)
+	}
+	if tok, pin, err := load.HubCredentials(hubData); err != nil || tok != h.AdminToken() || pin != h.CAPin() {
+		t.Fatalf("HubCredentials = %q, %q, %v; want the hub's token and CA pin %s", tok, pin, err, h.CAPin())
+	}
+	base := load.Config{HubURL: h.HTTPURL(), Token: h.AdminToken(), CAPin: h.CAPin(), Timeout: time.Minute}
+	// Ingest runs share the agents' databases, as the same kiosks would, so
+	// the second run's agents are enrolled already.
 	devices := t.TempDir()
 	tests := []struct {
 		name    string
@@ -176,15 +271,36 @@ func TestRun(t *testing.T) {
 		{"fanout to kiosks the hub lists", func(c load.Config) load.Config {
 			c.Mode, c.N, c.Notices = load.ModeFanout, 8, 3
 			return c
-		}, []string{"fleet: 8 agents started", "hub: sees all 8 kiosks online", "fanout: 3 notices to 8 agents: p50 ", "(3 withdrawn again)"}, ""},
+		}, []string{"fleet: 8 agents started", "(8 enrolled now, 0 were enrolled already)", "hub: sees all 8 kiosks online",
+			"fanout: 3 notices to 8 agents: p50 ", "(3 withdrawn again)"}, ""},
 		{"ingest from the org file, rounded up", func(c load.Config) load.Config {
 			c.Mode, c.OrgFile, c.Records, c.Concurrency, c.Root = load.ModeIngest, orgPath, 30, 4, devices
 			return c
-		}, []string{"fleet: 12 agents started", "ingest: 36 records from 12 agents", "ingest: 36 stored once, 0 lost, 0 duplicates, 0 extra"}, ""},
-		{"ingest from a list", func(c load.Config) load.Config {
+		}, []string{"fleet: 12 agents started", "(12 enrolled now, 0 were enrolled already)",
+			"ingest: 36 records from 12 agents", "ingest: 36 stored once, 0 lost, 0 duplicates, 0 extra"}, ""},
+		{"ingest from a list, agents enrolled already", func(c load.Config) load.Config {
 			c.Mode, c.Kiosks, c.Records, c.Root = load.ModeIngest, []string{"k-0011", "k-0012"}, 5, devices
 			return c
-		}, []string{"fleet: 2 agents started", "ingest: 6 stored once, 0 lost"}, ""},
+		}, []string{"fleet: 2 agents started", "(0 enrolled now, 2 were enrolled already)", "ingest: 6 stored once, 0 lost"}, ""},
+		// New devices in the slots of kiosks that sent records today: the
+		// hub's ticket floor at enrolment keeps their tickets new.
+		{"ingest from new devices, credentials from the hub's data directory", func(c load.Config) load.Config {
+			c.Token, c.CAPin, c.HubData = "", "", hubData
+			c.Mode, c.Kiosks, c.Records, c.EnrolConcurrency = load.ModeIngest, []string{"k-0011", "k-0012"}, 4, 1
+			return c
+		}, []string{"(2 enrolled now, 0 were enrolled already)", "ingest: 4 stored once, 0 lost, 0 duplicates, 0 extra"}, ""},
+		{"wrong admin token", func(c load.Config) load.Config {
+			c.Mode, c.Token = load.ModeFanout, "not-the-token"
+			return c
+		}, nil, "401"},
+		{"another hub's CA pin", func(c load.Config) load.Config {
+			c.Mode, c.CAPin = load.ModeFanout, strings.Repeat("0f", 32)
+			return c
+		}, nil, "does not contain the pinned CA"},
+		{"no credentials", func(c load.Config) load.Config {
+			c.Mode, c.Token = load.ModeFanout, ""
+			return c
+		}, nil, "admin token is required"},
 		{"unknown mode", func(c load.Config) load.Config { c.Mode = "soak"; return c }, nil, "mode"},
 		{"more kiosks than known", func(c load.Config) load.Config {
 			c.Mode, c.N = load.ModeFanout, 13
