@@ -167,8 +167,10 @@ func (e *env) claim(kiosk string) string {
 }
 
 // enrol enrols a fresh device (its data in dataDir) into kiosk's slot with a
-// claim code, over HTTPS with the hub CA pinned, as `agent enrol` does.
-func (e *env) enrol(kiosk, dataDir string) {
+// claim code, over HTTPS with the hub CA pinned, as `agent enrol` does, and
+// returns what the hub answered (the tests use the device's credentials to
+// play a misbehaving device).
+func (e *env) enrol(kiosk, dataDir string) protocol.EnrolResponse {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -182,6 +184,7 @@ func (e *env) enrol(kiosk, dataDir string) {
 	if resp.Kiosk != kiosk {
 		e.t.Fatalf("enrolled into slot %s, want %s", resp.Kiosk, kiosk)
 	}
+	return resp
 }
 
 // startAgent starts an in-process agent on an enrolled dataDir.
