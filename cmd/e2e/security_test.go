@@ -210,3 +210,58 @@ func replaceAndRevoke(t *testing.T, broker string) {
 		t.Fatal("a revoked device received content")
 	}
 }
+
+// TestHostileInputKeepsHubRunning: a device sends oversized and malformed
+// payloads on each of its uplink topics, and anyone sends them to the open
+// enrolment endpoint; the hub answers with errors, keeps running, loses
+// nothing it stored, and still takes the next good record.
+func TestHostileInputKeepsHubRunning(t *testing.T) {
+	e := newEnv(t, "mochi", nil)
+	agentDir, socket := t.TempDir(), filepath.Join(t.TempDir(), "agent.sock")
+	e.enrol(demoKiosk, agentDir)
+	ag := e.startAgent(agentDir, socket)
+	client := agentclient.New(socket)
+	first, err := client.SubmitFeedback(context.Background(), sampleFeedback("101"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the first record to be stored", func() (bool, error) {
+		return ag.Status().OutboxDepth == 0 && ag.Status().Connected, nil
+	})
+
+	hostile := device(t, e, e.enrol("k-sangcheng-02", t.TempDir()))
+	huge := []byte(`{"v":2,"id":"` + strings.Repeat("9", 2<<20) + `"}`)
+	// Malformed first, oversized last: a broker may drop the connection of
+	// a client that sends a packet over its limit.
+	for _, payload := range [][]byte{[]byte("{"), []byte(`{"v":2}`), {0xff, 0xfe, 0x00}, []byte(`null`), huge} {
+		for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat} {
+			tok := hostile.Publish(protocol.UpTopic("k-sangcheng-02", ch).String(), 1, false, payload)
+			if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Logf("hostile publish of %d bytes on %s: %v", len(payload), ch, tok.Error())
+			}
+		}
+	}
+	for name, body := range map[string]string{
+		"oversized": `{"claim_code":"` + strings.Repeat("1", 1<<20) + `"}`,
+		"malformed": `{"claim_code":`,
+		"bad code":  `{"claim_code":"12","public_key":"x","hardware_id":"h","software_version":"1"}`,
+	} {
+		resp, err := e.hub.HTTPClient().Post(e.hub.HTTPURL()+protocol.HubPathEnrol, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("enrol %s: %v", name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Errorf("enrol with a %s request: %s, want a 4xx error", name, resp.Status)
+		}
+	}
+
+	second, err := client.SubmitFeedback(context.Background(), sampleFeedback("202"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the next good record to be stored", func() (bool, error) {
+		return ag.Status().OutboxDepth == 0, nil
+	})
+	assertFeedbackOnce(t, e.api().feedback(), map[string]protocol.FeedbackReceipt{first.ID: first, second.ID: second})
+}
