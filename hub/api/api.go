@@ -20,7 +20,6 @@ package api
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shequ/shequ/hub/jsonhttp"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/store"
 	"github.com/shequ/shequ/protocol"
@@ -173,43 +173,12 @@ func (c *captureWriter) Header() http.Header         { return c.header }
 func (c *captureWriter) WriteHeader(code int)        { c.code = code }
 func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
 
-type errorBody struct {
-	Error string `json:"error"`
-}
+func (a *API) error(w http.ResponseWriter, code int, err error) { jsonhttp.Error(w, a.log, code, err) }
 
-func (a *API) error(w http.ResponseWriter, code int, err error) {
-	if code >= 500 {
-		a.log.Error("API request failed", "err", err)
-		err = errors.New(http.StatusText(code))
-	}
-	a.json(w, code, errorBody{Error: err.Error()})
-}
-
-func (a *API) json(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		a.log.Error("encoding API reply", "err", err)
-		code, b = http.StatusInternalServerError, []byte(`{"error":"Internal Server Error"}`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	if _, err := w.Write(append(b, '\n')); err != nil {
-		a.log.Debug("writing API reply", "err", err)
-	}
-}
+func (a *API) json(w http.ResponseWriter, code int, v any) { jsonhttp.Write(w, a.log, code, v) }
 
 // readBody reads a request body within MaxBodySize.
-func readBody(r *http.Request) ([]byte, int, error) {
-	b, err := io.ReadAll(r.Body)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", tooLarge.Limit)
-	}
-	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err)
-	}
-	return b, 0, nil
-}
+func readBody(r *http.Request) ([]byte, int, error) { return jsonhttp.ReadBody(r, MaxBodySize) }
 
 // Notice is a notice as the API shows it.
 type Notice struct {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shequ/shequ/hub/jsonhttp"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/store"
 	"github.com/shequ/shequ/protocol"
@@ -194,7 +195,7 @@ func TestErrors(t *testing.T) {
 			if code != tc.code {
 				t.Errorf("status %d, want %d (%s)", code, tc.code, b)
 			}
-			if e := decode[errorBody](t, b); !strings.Contains(e.Error, tc.msg) {
+			if e := decode[jsonhttp.ErrorBody](t, b); !strings.Contains(e.Error, tc.msg) {
 				t.Errorf("error %q, want it to mention %q", e.Error, tc.msg)
 			}
 		})

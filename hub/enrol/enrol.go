@@ -18,10 +18,8 @@ package enrol
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +28,7 @@ import (
 	"time"
 
 	"github.com/shequ/shequ/hub/access"
+	"github.com/shequ/shequ/hub/jsonhttp"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/ratelimit"
 	"github.com/shequ/shequ/hub/store"
@@ -186,7 +185,7 @@ func (s *Service) slots(community string) []string {
 }
 
 func (s *Service) createClaim(w http.ResponseWriter, r *http.Request) {
-	body, code, err := readBody(r, MaxClaimRequestSize)
+	body, code, err := jsonhttp.ReadBody(r, MaxClaimRequestSize)
 	if err != nil {
 		s.error(w, code, err)
 		return
@@ -318,7 +317,7 @@ func (s *Service) enrol(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, code, err := readBody(r, protocol.MaxEnrolRequestSize)
+	body, code, err := jsonhttp.ReadBody(r, protocol.MaxEnrolRequestSize)
 	if err != nil {
 		s.error(w, code, err)
 		return
@@ -405,41 +404,8 @@ func (s *Service) enrol(w http.ResponseWriter, r *http.Request) {
 	s.json(w, http.StatusOK, resp)
 }
 
-// readBody reads a request body of at most limit bytes.
-func readBody(r *http.Request, limit int64) ([]byte, int, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", tooLarge.Limit)
-	}
-	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err)
-	}
-	return b, 0, nil
-}
-
-type errorBody struct {
-	Error string `json:"error"`
-}
-
 func (s *Service) error(w http.ResponseWriter, code int, err error) {
-	if code >= 500 {
-		s.log.Error("request failed", "err", err)
-		err = errors.New(http.StatusText(code))
-	}
-	s.json(w, code, errorBody{Error: err.Error()})
+	jsonhttp.Error(w, s.log, code, err)
 }
 
-func (s *Service) json(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		s.log.Error("encoding reply", "err", err)
-		code, b = http.StatusInternalServerError, []byte(`{"error":"Internal Server Error"}`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	if _, err := w.Write(append(b, '\n')); err != nil {
-		s.log.Debug("writing reply", "err", err)
-	}
-}
+func (s *Service) json(w http.ResponseWriter, code int, v any) { jsonhttp.Write(w, s.log, code, v) }
