@@ -8,14 +8,14 @@
 // (Agent.Notices, Agent.Status), so the Wait methods report what the agents
 // have really stored, and nothing waits by sleeping.
 //
-// Agents enrol like real kiosks: an agent whose data directory holds no
-// identity yet is given a one-time claim code for its kiosk slot
+// Agents enrol like real kiosks: for a data directory that holds no
+// identity yet the fleet gets a one-time claim code for the kiosk's slot
 // (Config.Claim, which the caller implements with the hub's staff API) and
-// enrols with the hub over HTTPS with the CA pinned (Agent.Enrol, as from
-// the kiosk's setup screen); it then connects to the broker over TLS with
-// the credentials it received and verifies every signed downlink message.
-// An agent whose data directory is already enrolled (a reused Root) is not
-// enrolled again. Enrolments run at most Config.EnrolConcurrency at a time;
+// enrols it with the hub over HTTPS with the CA pinned (agent.Enrol, as
+// `agent enrol` does) before the agent starts; the agent then connects to
+// the broker over TLS with the credentials it received and verifies every
+// signed downlink message. A data directory already enrolled (a reused
+// Root) is not enrolled again. Enrolments run at most Config.EnrolConcurrency at a time;
 // the hub rate-limits them per client address, so a hub serving a fleet
 // needs a high enrolment limit (hub.Config.EnrolPerMinute, `hub serve
 // -enrol-per-minute`).
@@ -123,10 +123,12 @@ type Fleet struct {
 	closeErr  error
 }
 
-// Start creates and starts one agent per kiosk id, at most
-// cfg.StartConcurrency at a time, and returns once every agent has started
-// (opened its database and begun connecting). ctx bounds the start only;
-// the agents run until Close. On error the agents started are closed.
+// Start creates one agent per kiosk id, enrols those whose data directory
+// is not enrolled yet (at most cfg.EnrolConcurrency at a time), starts them
+// all (at most cfg.StartConcurrency at a time), and returns once every agent
+// has started (opened its database and begun connecting). ctx bounds the
+// start only; the agents run until Close. On error the agents started are
+// closed.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Fleet, error) {
 	if cfg.Root == "" {
 		return nil, errors.New("fleetsim: Root is required")
@@ -163,7 +165,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Fleet, error) {
 			DataDir:           filepath.Join(cfg.Root, id),
 			HubURL:            cfg.HubURL,
 			CAPin:             cfg.CAPin,
-			HardwareID:        "fleetsim-" + id,
+			HardwareID:        hardwareID(id),
 			BrokerURL:         cfg.BrokerURL,
 			HeartbeatInterval: cfg.HeartbeatInterval,
 			MaxInFlight:       cfg.MaxInFlight,
@@ -178,6 +180,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Fleet, error) {
 		f.members = append(f.members, &member{id: id, a: a, held: make(map[string]struct{})})
 	}
 
+	if err := f.enrol(ctx); err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
 	// The agents outlive ctx: Close stops them.
 	runCtx := context.WithoutCancel(ctx)
 	err := f.each(ctx, f.members, cfg.StartConcurrency, func(m *member) error {
@@ -191,9 +196,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Fleet, error) {
 		go f.watch(m)
 		return nil
 	})
-	if err == nil {
-		err = f.enrol(ctx)
-	}
 	if err != nil {
 		return nil, errors.Join(err, f.Close())
 	}
@@ -201,41 +203,53 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Fleet, error) {
 	return f, nil
 }
 
-// enrol enrols every started agent that has no identity yet, at most
-// cfg.EnrolConcurrency at a time, and checks that every agent is enrolled
-// as its own kiosk.
+// enrol enrols every agent whose data directory has no identity yet, at
+// most cfg.EnrolConcurrency at a time, and checks that every agent is
+// enrolled as its own kiosk. The agents are not started yet.
 func (f *Fleet) enrol(ctx context.Context) error {
-	var todo []*member
-	for _, m := range f.members {
-		st := m.a.Status()
+	var (
+		mu   sync.Mutex
+		todo []*member
+	)
+	err := f.each(ctx, f.members, f.cfg.EnrolConcurrency, func(m *member) error {
+		id, ok, err := agent.ReadIdentity(f.dataDir(m))
 		switch {
-		case !st.Enrolled:
+		case err != nil:
+			return fmt.Errorf("fleetsim: %s: %w", m.id, err)
+		case !ok:
+			mu.Lock()
 			todo = append(todo, m)
-		case st.Kiosk != m.id:
-			return fmt.Errorf("fleetsim: the data directory of %s is enrolled as kiosk %s", m.id, st.Kiosk)
+			mu.Unlock()
+		case id.Kiosk != m.id:
+			return fmt.Errorf("fleetsim: the data directory of %s is enrolled as kiosk %s", m.id, id.Kiosk)
 		}
-	}
-	if len(todo) == 0 {
 		return nil
+	})
+	if err != nil || len(todo) == 0 {
+		return err
 	}
 	if f.cfg.HubURL == "" || f.cfg.Claim == nil {
 		return fmt.Errorf("fleetsim: %d agents are not enrolled and HubURL or Claim is not set to enrol them", len(todo))
 	}
 	t0 := time.Now()
-	err := f.each(ctx, todo, f.cfg.EnrolConcurrency, func(m *member) error {
+	err = f.each(ctx, todo, f.cfg.EnrolConcurrency, func(m *member) error {
 		code, err := f.cfg.Claim(ctx, m.id)
 		if err != nil {
 			return fmt.Errorf("fleetsim: claim code for %s: %w", m.id, err)
 		}
-		if err := m.a.Enrol(ctx, code); err != nil {
+		resp, err := agent.Enrol(ctx, agent.EnrolConfig{
+			DataDir: f.dataDir(m), HubURL: f.cfg.HubURL, ClaimCode: code, CAPin: f.cfg.CAPin,
+			HardwareID: hardwareID(m.id), SoftwareVersion: f.cfg.SoftwareVersion,
+		}, f.log)
+		if err != nil {
 			if errors.Is(err, enrol.ErrRefused) && strings.Contains(err.Error(), "429") {
 				return fmt.Errorf("fleetsim: enrol %s: %w (the hub limits enrolments per client address: "+
 					"start it with a higher limit, e.g. hub serve -enrol-per-minute %d)", m.id, err, 2*len(f.members))
 			}
 			return fmt.Errorf("fleetsim: enrol %s: %w", m.id, err)
 		}
-		if st := m.a.Status(); !st.Enrolled || st.Kiosk != m.id {
-			return fmt.Errorf("fleetsim: %s enrolled into the slot of kiosk %q", m.id, st.Kiosk)
+		if resp.Kiosk != m.id {
+			return fmt.Errorf("fleetsim: %s enrolled into the slot of kiosk %q", m.id, resp.Kiosk)
 		}
 		return nil
 	})
@@ -246,6 +260,12 @@ func (f *Fleet) enrol(ctx context.Context) error {
 	f.log.Info("fleet enrolled", "agents", len(todo), "took", time.Since(t0))
 	return nil
 }
+
+// dataDir is where a member keeps its bbolt file.
+func (f *Fleet) dataDir(m *member) string { return filepath.Join(f.cfg.Root, m.id) }
+
+// hardwareID is the hardware id a simulated kiosk enrols with.
+func hardwareID(kiosk string) string { return "fleetsim-" + kiosk }
 
 // Enrolled returns how many agents Start enrolled; the others' data
 // directories were enrolled already.
