@@ -29,6 +29,9 @@ const (
 	MaxEventLine = 4 << 10
 	// RequestTimeout bounds each plain request (not the event stream).
 	RequestTimeout = 15 * time.Second
+	// EnrolTimeout bounds an enrolment, for which the agent waits on the
+	// hub (up to 45 s) before it answers.
+	EnrolTimeout = 60 * time.Second
 )
 
 // Errors returned, wrapped, by the client.
@@ -80,7 +83,7 @@ func New(socket string) *Client {
 		},
 		MaxIdleConns:          4,
 		IdleConnTimeout:       30 * time.Second,
-		ResponseHeaderTimeout: RequestTimeout,
+		ResponseHeaderTimeout: EnrolTimeout, // each request has its own, shorter or equal, deadline
 		DisableCompression:    true,
 	}
 	return &Client{hc: &http.Client{Transport: tr}}
@@ -94,14 +97,14 @@ func (c *Client) Close() {
 // Notices fetches the station and the notices the agent holds.
 func (c *Client) Notices(ctx context.Context) (protocol.LocalNotices, error) {
 	var out protocol.LocalNotices
-	err := c.do(ctx, http.MethodGet, protocol.LocalPathNotices, nil, http.StatusOK, &out)
+	err := c.do(ctx, RequestTimeout, http.MethodGet, protocol.LocalPathNotices, nil, http.StatusOK, &out)
 	return out, err
 }
 
 // Status fetches the agent's status.
 func (c *Client) Status(ctx context.Context) (protocol.AgentStatus, error) {
 	var out protocol.AgentStatus
-	err := c.do(ctx, http.MethodGet, protocol.LocalPathStatus, nil, http.StatusOK, &out)
+	err := c.do(ctx, RequestTimeout, http.MethodGet, protocol.LocalPathStatus, nil, http.StatusOK, &out)
 	return out, err
 }
 
@@ -116,7 +119,7 @@ func (c *Client) SubmitFeedback(ctx context.Context, req protocol.FeedbackReques
 	if err != nil {
 		return out, fmt.Errorf("agentclient: encode feedback: %w", err)
 	}
-	if err := c.do(ctx, http.MethodPost, protocol.LocalPathFeedback, body, http.StatusCreated, &out); err != nil {
+	if err := c.do(ctx, RequestTimeout, http.MethodPost, protocol.LocalPathFeedback, body, http.StatusCreated, &out); err != nil {
 		return out, err
 	}
 	if err := protocol.ValidTicket(out.Ticket); err != nil {
@@ -127,10 +130,11 @@ func (c *Client) SubmitFeedback(ctx context.Context, req protocol.FeedbackReques
 
 // Enrol asks the agent to enrol the device with its hub using a
 // technician's claim code (spaces and dashes between the groups are
-// allowed) and returns the agent's status once enrolled. A code that is not
-// 12 digits is not sent (protocol.ErrInvalid). When the agent refuses, the
-// error is a *StatusError carrying its status and message: 400 bad code or no
-// hub configured, 403 refused by the hub (unknown, used or expired code, or
+// allowed) and returns the agent's status once enrolled; it waits up to
+// EnrolTimeout. A code that is not 12 digits is not sent
+// (protocol.ErrInvalid). When the agent refuses, the error is a
+// *StatusError carrying its status and message: 400 bad code or no hub
+// configured, 403 refused by the hub (unknown, used or expired code, or
 // another community), 409 already enrolled, 502/503 hub unreachable.
 func (c *Client) Enrol(ctx context.Context, code string) (protocol.AgentStatus, error) {
 	var out protocol.AgentStatus
@@ -142,13 +146,14 @@ func (c *Client) Enrol(ctx context.Context, code string) (protocol.AgentStatus, 
 	if err != nil {
 		return out, fmt.Errorf("agentclient: encode enrol request: %w", err)
 	}
-	err = c.do(ctx, http.MethodPost, protocol.LocalPathEnrol, body, http.StatusOK, &out)
+	err = c.do(ctx, EnrolTimeout, http.MethodPost, protocol.LocalPathEnrol, body, http.StatusOK, &out)
 	return out, err
 }
 
-// do performs one request and strictly decodes a reply of status want into out.
-func (c *Client) do(ctx context.Context, method, path string, body []byte, want int, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+// do performs one request within timeout and strictly decodes a reply of
+// status want into out.
+func (c *Client) do(ctx context.Context, timeout time.Duration, method, path string, body []byte, want int, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {

@@ -278,7 +278,11 @@ func TestEnrolInFlight(t *testing.T) {
 	e := &fakeEnroller{st: enrolled, block: make(chan struct{}), entered: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() { done <- m.Enrol(context.Background(), e, t0) }()
-	<-e.entered
+	select {
+	case <-e.entered:
+	case err := <-done:
+		t.Fatalf("Enrol returned %v without calling the enroller", err)
+	}
 
 	v := m.View(t0)
 	if !v.Submitting || v.CanEnrol {

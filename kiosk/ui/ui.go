@@ -25,8 +25,13 @@ import (
 	"github.com/shequ/shequ/protocol"
 )
 
-// SubmitTimeout bounds one submission or enrolment through the agent.
-const SubmitTimeout = 15 * time.Second
+// Timeouts of the work done through the agent.
+const (
+	// SubmitTimeout bounds one feedback submission.
+	SubmitTimeout = 15 * time.Second
+	// EnrolTimeout bounds one enrolment: the agent waits on the hub.
+	EnrolTimeout = 60 * time.Second
+)
 
 // Options configures a UI. The zero value means the defaults.
 type Options struct {
@@ -139,7 +144,7 @@ func (u *UI) submit() {
 // enrol sends the claim code in the background; the model redraws when done.
 func (u *UI) enrol() {
 	u.async(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), SubmitTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), EnrolTimeout)
 		defer cancel()
 		if err := u.model.Enrol(ctx, u.enr, u.now()); err != nil {
 			u.log.Error("enrol", "err", err)
