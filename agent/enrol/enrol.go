@@ -112,7 +112,7 @@ func Enrol(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (
 		cfg.Timeout = 30 * time.Second
 	}
 
-	key, err := st.DeviceKey() // durable before the request
+	key, err := st.EnrolmentKey() // durable before the request
 	if err != nil {
 		return none, fmt.Errorf("enrol: %w", err)
 	}

@@ -96,28 +96,58 @@ func (id Identity) LogValue() slog.Value { return slog.StringValue(id.String()) 
 func (s *Store) DeviceKey() (ed25519.PrivateKey, error) {
 	var key ed25519.PrivateKey
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketIdentity)
-		if seed := b.Get(keyDeviceKey); seed != nil {
-			if len(seed) != ed25519.SeedSize {
-				return fmt.Errorf("%w: device key is %d bytes", ErrCorrupt, len(seed))
-			}
-			key = ed25519.NewKeyFromSeed(seed)
-			return nil
-		}
-		seed := make([]byte, ed25519.SeedSize)
-		if _, err := rand.Read(seed); err != nil {
-			return fmt.Errorf("generate device key: %w", err)
-		}
-		if err := b.Put(keyDeviceKey, seed); err != nil {
-			return fmt.Errorf("put device key: %w", err)
-		}
-		key = ed25519.NewKeyFromSeed(seed)
-		return nil
+		var err error
+		key, err = getOrMakeKey(tx.Bucket(bucketIdentity), keyDeviceKey)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: device key: %w", err)
 	}
 	return key, nil
+}
+
+// EnrolmentKey returns the key to enrol with. A device that was never
+// enrolled uses its device key (DeviceKey). An enrolled device enrolling
+// again (after a revocation, or into another slot) gets a fresh key, kept
+// apart until SaveIdentity adopts it, so a possibly compromised key never
+// comes back and a failed re-enrolment leaves the current identity intact.
+// Either key is durable before it is returned, so a retry sends the same
+// public key.
+func (s *Store) EnrolmentKey() (ed25519.PrivateKey, error) {
+	var key ed25519.PrivateKey
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIdentity)
+		slot := keyDeviceKey
+		if b.Get(keyIdentity) != nil {
+			slot = keyNextKey
+		}
+		var err error
+		key, err = getOrMakeKey(b, slot)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: enrolment key: %w", err)
+	}
+	return key, nil
+}
+
+// getOrMakeKey returns the key stored under name, generating and storing
+// one first if there is none.
+func getOrMakeKey(b *bolt.Bucket, name []byte) (ed25519.PrivateKey, error) {
+	if seed := b.Get(name); seed != nil {
+		if len(seed) != ed25519.SeedSize {
+			return nil, fmt.Errorf("%w: %s is %d bytes", ErrCorrupt, name, len(seed))
+		}
+		return ed25519.NewKeyFromSeed(seed), nil
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, fmt.Errorf("generate %s: %w", name, err)
+	}
+	if err := b.Put(name, seed); err != nil {
+		return nil, fmt.Errorf("put %s: %w", name, err)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
 }
 
 // HasDeviceKey reports whether a device key is stored.
@@ -189,6 +219,14 @@ func (s *Store) SaveIdentity(id Identity, ticketFloor uint64) error {
 		b := tx.Bucket(bucketIdentity)
 		if b.Get(keyDeviceKey) == nil {
 			return fmt.Errorf("%w: no device key", ErrNotEnrolled)
+		}
+		if next := b.Get(keyNextKey); next != nil { // a re-enrolment: its key is the device key now
+			if err := b.Put(keyDeviceKey, append([]byte(nil), next...)); err != nil {
+				return fmt.Errorf("adopt new device key: %w", err)
+			}
+			if err := b.Delete(keyNextKey); err != nil {
+				return fmt.Errorf("delete next key: %w", err)
+			}
 		}
 		if err := b.Put(keyIdentity, data); err != nil {
 			return fmt.Errorf("put identity: %w", err)

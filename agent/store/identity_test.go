@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/shequ/shequ/agent/store"
 	"github.com/shequ/shequ/protocol"
@@ -185,5 +186,47 @@ func TestV2FileMigrates(t *testing.T) {
 	rc, err := s.AddFeedback("k-sangcheng-02", feedbackRequest(t), now)
 	if err != nil || rc.Ticket != "261126-K-SANGCHENG-02-0003" {
 		t.Fatalf("AddFeedback on v2 file = %+v, %v; want sequence 3", rc, err)
+	}
+}
+
+// TestReEnrolmentGetsAFreshKey: a device enrolling again gets a new key
+// (a revoked device's key never comes back), a retry of that re-enrolment
+// sends the same new key, and the old key stays the device key until the
+// new identity is saved.
+func TestReEnrolmentGetsAFreshKey(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "agent.db"))
+	first, err := s.EnrolmentKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.EnrolmentKey(); err != nil || !again.Equal(first) {
+		t.Fatalf("a retried first enrolment changed key (%v)", err)
+	}
+	r := enrolment(t)
+	if err := s.SaveIdentity(store.IdentityFrom(r, "https://hub.example:8443", time.Now()), 0); err != nil {
+		t.Fatal(err)
+	}
+
+	next, err := s.EnrolmentKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Equal(first) {
+		t.Fatal("re-enrolment reuses the enrolled key")
+	}
+	if retry, err := s.EnrolmentKey(); err != nil || !retry.Equal(next) {
+		t.Fatalf("a retried re-enrolment changed key (%v)", err)
+	}
+	if cur, err := s.DeviceKey(); err != nil || !cur.Equal(first) {
+		t.Fatalf("device key changed before the re-enrolment succeeded (%v)", err)
+	}
+	if err := s.SaveIdentity(store.IdentityFrom(r, "https://hub.example:8443", time.Now()), 0); err != nil {
+		t.Fatal(err)
+	}
+	if cur, err := s.DeviceKey(); err != nil || !cur.Equal(next) {
+		t.Fatalf("device key after re-enrolment is not the new key (%v)", err)
+	}
+	if again, err := s.EnrolmentKey(); err != nil || again.Equal(next) || again.Equal(first) {
+		t.Fatalf("a third enrolment must get yet another key (%v)", err)
 	}
 }

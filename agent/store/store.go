@@ -59,6 +59,7 @@ var (
 	keyAppliedAt = []byte("applied_at") // RFC 3339 time keyDesired was applied
 
 	keyDeviceKey = []byte("device_key") // ed25519 seed (32 bytes)
+	keyNextKey   = []byte("next_key")   // ed25519 seed of a re-enrolment in progress
 	keyIdentity  = []byte("identity")   // JSON Identity
 )
 
