@@ -486,7 +486,31 @@ func brokerAttacks(t *testing.T, e brokerEnv) {
 		if _, err := tryDial(t, e, credA, credA.MQTTUsername, nil, nil); err == nil {
 			t.Fatal("replaced device reconnected")
 		}
-		dialDevice(t, e, credA2, nil, nil)
+		lostA2 := make(chan error, 1)
+		a2 := dialDevice(t, e, credA2, nil, lostA2)
+
+		// Revoking the replaced device again changes nothing, and must not
+		// cut off the device that fills the slot now.
+		var old string
+		for _, d := range devices(t, h) {
+			if d.Kiosk == "k-sangcheng-01" && d.Status == "replaced" {
+				old = d.ID
+			}
+		}
+		if code, b := call(t, h, "POST", "/api/v1/devices/"+old+"/revoke", ""); code != http.StatusOK {
+			t.Fatalf("revoke replaced device: %d %s", code, b)
+		}
+		hb := encode(t, protocol.NewID(), protocol.TypeHeartbeat, protocol.Heartbeat{Kiosk: "k-sangcheng-01", Epoch: 77,
+			SoftwareVersion: "replacement"})
+		if tok := a2.Publish(protocol.UpTopic("k-sangcheng-01", protocol.ChannelHeartbeat).String(), 1, false, hb); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+			t.Fatalf("replacement publish after the old device's revocation: %v", tok.Error())
+		}
+		waitKiosk(t, h, "k-sangcheng-01", "reporting the replacement's heartbeat", func(k api.Kiosk) bool { return k.SoftwareVersion == "replacement" })
+		select {
+		case err := <-lostA2:
+			t.Fatalf("revoking the replaced device disconnected its replacement: %v", err)
+		default:
+		}
 	})
 
 	t.Run("B was never disturbed", func(t *testing.T) {

@@ -41,7 +41,7 @@ type Store interface {
 	Claims(ctx context.Context) ([]store.Claim, error)
 	Enrol(ctx context.Context, r store.EnrolRequest) (store.Device, []store.Device, error)
 	Devices(ctx context.Context) ([]store.Device, error)
-	RevokeDevice(ctx context.Context, id string, at time.Time) (store.Device, error)
+	RevokeDevice(ctx context.Context, id string, at time.Time) (d store.Device, revoked bool, err error)
 	TicketFloor(ctx context.Context, kiosk string) (uint64, error)
 	Kiosks(ctx context.Context) ([]store.KioskRecord, error)
 }
@@ -278,13 +278,19 @@ func (s *Service) listDevices(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) revoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	d, err := s.cfg.Store.RevokeDevice(r.Context(), id, s.cfg.Now().UTC())
+	d, revoked, err := s.cfg.Store.RevokeDevice(r.Context(), id, s.cfg.Now().UTC())
 	if errors.Is(err, store.ErrNotFound) {
 		s.error(w, http.StatusNotFound, fmt.Errorf("no device %q", id))
 		return
 	}
 	if err != nil {
 		s.error(w, http.StatusInternalServerError, err)
+		return
+	}
+	if !revoked {
+		// Already revoked or replaced: its access ended then. Touching the
+		// broker now would cut off the device that fills the slot today.
+		s.json(w, http.StatusOK, deviceView(d, time.Time{}))
 		return
 	}
 	s.log.Info("device revoked", "device", d.ID, "kiosk", d.Kiosk, "status", d.Status)

@@ -247,14 +247,21 @@ func (s *SQLite) Device(ctx context.Context, id string) (Device, error) {
 	return d, nil
 }
 
-// RevokeDevice marks an enrolled device revoked at t and returns it. A device
-// already revoked or replaced is returned as it is.
-func (s *SQLite) RevokeDevice(ctx context.Context, id string, t time.Time) (Device, error) {
-	if _, err := s.db.ExecContext(ctx, `UPDATE devices SET status = 'revoked', revoked_at = ? WHERE id = ? AND status = 'enrolled'`,
-		nanos(t), id); err != nil {
-		return Device{}, fmt.Errorf("store: revoke device %s: %w", id, err)
+// RevokeDevice marks an enrolled device revoked at t and returns it, with
+// revoked true. A device already revoked or replaced is returned as it is,
+// with revoked false: nothing changed, so nobody must be disconnected.
+func (s *SQLite) RevokeDevice(ctx context.Context, id string, t time.Time) (d Device, revoked bool, err error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE devices SET status = 'revoked', revoked_at = ? WHERE id = ? AND status = 'enrolled'`,
+		nanos(t), id)
+	if err != nil {
+		return Device{}, false, fmt.Errorf("store: revoke device %s: %w", id, err)
 	}
-	return s.Device(ctx, id)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Device{}, false, fmt.Errorf("store: revoke device %s: %w", id, err)
+	}
+	d, err = s.Device(ctx, id)
+	return d, n == 1, err
 }
 
 // TicketFloor returns 1 + the highest ticket sequence stored for a kiosk:

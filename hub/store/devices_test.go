@@ -104,14 +104,17 @@ func TestEnrol(t *testing.T) {
 		t.Errorf("used claims %v", used)
 	}
 
-	r, err := s.RevokeDevice(ctx, "d2", now)
+	r, revoked, err := s.RevokeDevice(ctx, "d2", now)
+	if !revoked {
+		t.Error("revoking an enrolled device reported no change")
+	}
 	if err != nil || r.Status != DeviceRevoked {
 		t.Fatalf("revoke: %+v, %v", r, err)
 	}
-	if again, err := s.RevokeDevice(ctx, "d1", now.Add(time.Hour)); err != nil || again.Status != DeviceReplaced {
+	if again, revoked, err := s.RevokeDevice(ctx, "d1", now.Add(time.Hour)); err != nil || again.Status != DeviceReplaced || revoked {
 		t.Errorf("revoking a replaced device: %+v, %v; want it unchanged", again, err)
 	}
-	if _, err := s.RevokeDevice(ctx, "nope", now); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.RevokeDevice(ctx, "nope", now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("revoke unknown: %v", err)
 	}
 }
