@@ -229,6 +229,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	publicBroker := h.cfg.PublicBrokerURL
 	if publicBroker == "" {
+		if h.broker != nil && h.broker.Unspecified() {
+			return fmt.Errorf("hub: the broker listens on every interface (%s): set PublicBrokerURL (-public-broker) to the address kiosks reach it at", h.cfg.MQTTListen)
+		}
 		publicBroker = brokerURL
 	}
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -69,13 +70,28 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 // Addr returns the address the broker listens on, e.g. "127.0.0.1:41883".
 func (b *Broker) Addr() string { return b.tcp.Address() }
 
-// URL returns the broker's URL for MQTT clients: "ssl://127.0.0.1:41883",
-// or tcp:// without TLS.
+// URL returns the URL a client on this machine reaches the broker at:
+// "ssl://127.0.0.1:41883", or tcp:// without TLS. A broker listening on
+// every interface (0.0.0.0 or ::) is reached on loopback.
 func (b *Broker) URL() string {
-	if b.tls {
-		return "ssl://" + b.Addr()
+	addr := b.Addr()
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			addr = net.JoinHostPort("127.0.0.1", port) // Go's wildcard sockets take IPv4 too
+		}
 	}
-	return "tcp://" + b.Addr()
+	if b.tls {
+		return "ssl://" + addr
+	}
+	return "tcp://" + addr
+}
+
+// Unspecified reports whether the broker listens on every interface, so
+// its URL on this machine is no use to devices elsewhere.
+func (b *Broker) Unspecified() bool {
+	host, _, err := net.SplitHostPort(b.Addr())
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsUnspecified()
 }
 
 // Disconnect closes the connection of the client with the id, if connected,

@@ -244,3 +244,21 @@ func TestListenError(t *testing.T) {
 		t.Fatal("started without an access table")
 	}
 }
+
+func TestURLOnEveryInterface(t *testing.T) {
+	b, err := Start(Config{Listen: "0.0.0.0:0", Access: access.NewTable()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if !b.Unspecified() {
+		t.Error("a broker on 0.0.0.0 does not report listening on every interface")
+	}
+	if u := b.URL(); !strings.HasPrefix(u, "tcp://127.0.0.1:") {
+		t.Errorf("URL() = %q, want loopback", u)
+	}
+}
