@@ -126,10 +126,11 @@ type Hub struct {
 	wg       sync.WaitGroup
 	reconnCh chan struct{}
 
-	sec      *secrets
-	keys     *signing.Keys
-	table    *access.Table
-	accessMu sync.Mutex // serialises updates of the broker's accounts
+	sec         *secrets
+	keys        *signing.Keys
+	table       *access.Table
+	accessMu    sync.Mutex // serialises updates of the broker's accounts
+	accessStale bool       // the last update of the broker's accounts failed; retried on every tick
 }
 
 // New checks cfg, loads the org tree and returns an unstarted hub.
@@ -402,6 +403,14 @@ func (h *Hub) loop(ctx context.Context) {
 		}
 		if err := h.reconcile(ctx, h.kioskIDs(), force); err != nil {
 			h.log.Error("republishing desired state failed; retrying on the next tick", "err", err)
+		}
+		h.accessMu.Lock()
+		stale := h.accessStale
+		h.accessMu.Unlock()
+		if stale {
+			if err := h.refreshAccess(ctx, nil); err != nil {
+				h.log.Error("updating the broker's accounts failed again; retrying on the next tick", "err", err)
+			}
 		}
 	}
 }

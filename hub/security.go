@@ -140,9 +140,10 @@ func (h *Hub) accounts(ctx context.Context) ([]access.Account, error) {
 // refreshAccess rebuilds the broker accounts from the database: the
 // embedded broker's table, or the mosquitto files followed by
 // Config.BrokerReload. Then it disconnects the devices whose access ended.
-func (h *Hub) refreshAccess(ctx context.Context, ended []store.Device) error {
+func (h *Hub) refreshAccess(ctx context.Context, ended []store.Device) (err error) {
 	h.accessMu.Lock()
 	defer h.accessMu.Unlock()
+	defer func() { h.accessStale = err != nil }()
 	accts, err := h.accounts(ctx)
 	if err != nil {
 		return fmt.Errorf("broker accounts: %w", err)

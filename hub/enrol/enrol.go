@@ -381,8 +381,11 @@ func (s *Service) enrol(w http.ResponseWriter, r *http.Request) {
 		log.Info("device replaced", "replaced_device", old.ID, "replaced_hardware_id", old.HardwareID)
 	}
 	if err := s.cfg.AccessChanged(r.Context(), replaced); err != nil {
-		s.error(w, http.StatusInternalServerError, fmt.Errorf("enrolled, but updating the broker failed: %w", err))
-		return
+		// The enrolment is committed and the code used: answering 500 now
+		// would strand the device without its credentials. The hub retries
+		// the broker update until it succeeds; the device's connection
+		// attempts are refused until then and it keeps retrying.
+		log.Error("enrolled, but updating the broker failed; the hub retries it", "err", err)
 	}
 	floor, err := s.cfg.Store.TicketFloor(r.Context(), dev.Kiosk)
 	if err != nil {
