@@ -153,7 +153,8 @@ const usage = `usage: hub [serve] [flags]            run the hub (default)
        hub devices
        hub revoke DEVICE-ID
        hub rotate-key
-       hub mosquitto-conf [-mqtt ADDR] [-org FILE]
+       hub mosquitto-conf -org FILE [-mqtt ADDR]
+       hub ca-pin                          the CA pin to give agents (-ca-pin), e.g. for a kiosk image
 Common flags: -data DIR (default ./data/hub), -hub URL (default https://127.0.0.1:8080)`
 
 // Run runs the command in args (without the program name). serve runs
@@ -251,6 +252,20 @@ func Run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		}
 		fmt.Fprintf(stdout, "signing key rotated: kid %s, serial %d\n", r.KID, r.Serial)
 		return nil
+	case "ca-pin":
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		caPEM, err := os.ReadFile(filepath.Join(*dataDir, hub.TLSDir, pki.CAFile))
+		if err != nil {
+			return fmt.Errorf("hub CA (has the hub run once?): %w", err)
+		}
+		ca, err := hubCA(caPEM)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, pki.Pin(ca))
+		return err
 	case "mosquitto-conf":
 		mqtt := fs.String("mqtt", "127.0.0.1:8883", "address mosquitto listens on")
 		org := fs.String("org", "", "org tree JSON file (required)")

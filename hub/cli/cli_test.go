@@ -50,6 +50,7 @@ func TestCommands(t *testing.T) {
 		{"revoke unknown", []string{"revoke", "nope"}, "", "404"},
 		{"revoke without id", []string{"revoke"}, "", "want 1 argument"},
 		{"rotate-key", []string{"rotate-key"}, `serial 2`, ""},
+		{"ca-pin", []string{"ca-pin"}, `^` + h.CAPin() + `\n$`, ""},
 		{"unknown command", []string{"frobnicate"}, "", "unknown command"},
 	}
 	for _, tc := range tests {

@@ -5,7 +5,7 @@
 #
 # Environment (all optional):
 #   SHEQU_HTTP     hub HTTP address        (default 127.0.0.1:8080)
-#   SHEQU_MQTT     hub MQTT address        (default 127.0.0.1:1883)
+#   SHEQU_MQTT     hub MQTT (TLS) address  (default 127.0.0.1:8883)
 #   SHEQU_KIOSK    kiosk id of the agent   (default k-sangcheng-01)
 #   SHEQU_RUN_DIR  data directory          (default .run)
 #   SHEQU_ORG      org tree file           (default packaging/demo/org.json)
@@ -111,7 +111,8 @@ fi
 
 log "starting agent $KIOSK (socket $SOCK, data $RUN/agent)"
 rm -f "$SOCK"
-bin/agent run -data "$RUN/agent" -socket "$SOCK" -hub "https://$HTTP" >>"$RUN/agent.log" 2>&1 &
+bin/agent run -data "$RUN/agent" -socket "$SOCK" -hub "https://$HTTP" -ca-pin "$(bin/hub ca-pin -data "$RUN/hub")" \
+	>>"$RUN/agent.log" 2>&1 &
 pids+=($!)
 wait_for "agent" "${pids[-1]}" 60 curl -fsS --unix-socket "$SOCK" http://agent/v1/status
 
