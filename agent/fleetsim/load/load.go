@@ -596,7 +596,7 @@ func (r IngestResult) Print(w io.Writer) {
 	fmt.Fprintf(w, "ingest: %d stored once, %d lost, %d duplicates, %d extra\n",
 		r.Tally.Stored, r.Tally.Lost, r.Tally.Duplicates, r.Tally.Extra)
 	if r.Tally.Lost > 0 {
-		fmt.Fprintln(w, "ingest: note: a record the hub refused (e.g. a ticket conflict) is in its agent's dead letters, "+
+		fmt.Fprintln(w, "ingest: note: a record the hub refused is in its agent's dead letters, "+
 			"not at the hub; see the hub's log")
 	}
 }
