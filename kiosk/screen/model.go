@@ -236,11 +236,36 @@ func (m *Model) OnChange(fn func()) {
 func (m *Model) update(fn func()) {
 	m.mu.Lock()
 	fn()
+	m.unlockAndNotify()
+}
+
+// unlockAndNotify releases m.mu, then tells the change hook.
+func (m *Model) unlockAndNotify() {
 	hook := m.onChange
 	m.mu.Unlock()
 	if hook != nil {
 		hook()
 	}
+}
+
+// beginCall starts a call to the agent that runs without the lock (a
+// submission or an enrolment). Called with m.mu held, it returns with it
+// released and the change hook told. An invalid input is shown as errKey
+// and returned; otherwise the model is marked submitting and the form's
+// generation returned, to tell on return whether the form was wiped
+// meanwhile.
+func (m *Model) beginCall(now time.Time, op string, invalid error, errKey i18n.Key) (gen int, err error) {
+	m.lastAction = now
+	if invalid != nil {
+		m.err, m.errDetail = errKey, invalid.Error()
+		m.unlockAndNotify()
+		return 0, fmt.Errorf("screen: %s: %w", op, invalid)
+	}
+	m.submitting = true
+	m.err, m.errDetail = "", ""
+	gen = m.generation
+	m.unlockAndNotify()
+	return gen, nil
 }
 
 // SetContent replaces the station and notices with what the agent holds.
@@ -791,23 +816,9 @@ func (m *Model) Submit(ctx context.Context, sub Submitter, now time.Time) error 
 		return nil
 	}
 	req := m.form.Request()
-	if err := req.Validate(); err != nil {
-		m.err, m.errDetail = i18n.ErrInvalidForm, err.Error()
-		hook := m.onChange
-		m.mu.Unlock()
-		if hook != nil {
-			hook()
-		}
-		return fmt.Errorf("screen: submit: %w", err)
-	}
-	m.submitting = true
-	m.err, m.errDetail = "", ""
-	m.lastAction = now
-	gen := m.generation
-	hook := m.onChange
-	m.mu.Unlock()
-	if hook != nil {
-		hook()
+	gen, err := m.beginCall(now, "submit", req.Validate(), i18n.ErrInvalidForm)
+	if err != nil {
+		return err
 	}
 
 	rec, err := sub.SubmitFeedback(ctx, req)

@@ -96,24 +96,9 @@ func (m *Model) Enrol(ctx context.Context, e Enroller, now time.Time) error {
 		return nil
 	}
 	code := m.keypad
-	if err := protocol.ValidClaimCode(code); err != nil {
-		m.lastAction = now
-		m.err, m.errDetail = i18n.ErrEnrolCode, err.Error()
-		hook := m.onChange
-		m.mu.Unlock()
-		if hook != nil {
-			hook()
-		}
-		return fmt.Errorf("screen: enrol: %w", err)
-	}
-	m.submitting = true
-	m.err, m.errDetail = "", ""
-	m.lastAction = now
-	gen := m.generation
-	hook := m.onChange
-	m.mu.Unlock()
-	if hook != nil {
-		hook()
+	gen, err := m.beginCall(now, "enrol", protocol.ValidClaimCode(code), i18n.ErrEnrolCode)
+	if err != nil {
+		return err
 	}
 
 	st, err := e.Enrol(ctx, code)
