@@ -340,7 +340,14 @@ func (h *Hub) Close() error {
 	}
 	if h.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := h.http.Shutdown(ctx); err != nil {
+		if err := h.http.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+			// Requests still running after 5 s, or connections a client
+			// opened and never used (net/http waits for those too): cut them.
+			h.log.Warn("HTTP connections still open at shutdown; closing them")
+			if err := h.http.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("hub: HTTP close: %w", err))
+			}
+		} else if err != nil {
 			errs = append(errs, fmt.Errorf("hub: HTTP shutdown: %w", err))
 		}
 		cancel()
