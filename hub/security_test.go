@@ -416,7 +416,7 @@ func brokerAttacks(t *testing.T, e brokerEnv) {
 	t.Run("A subscribes to B's downlink", func(t *testing.T) {
 		msgsA := make(chan paho.Message, 16)
 		a := dialDevice(t, e, credA, msgsA, nil)
-		tok := a.SubscribeMultiple(map[string]byte{protocol.DownFilter("k-sangcheng-02"): 1, "shequ/v2/down/#": 1}, nil)
+		tok := a.SubscribeMultiple(map[string]byte{protocol.DownFilter("k-sangcheng-02"): 1, "shequ/v3/down/#": 1}, nil)
 		if !tok.WaitTimeout(waitFor) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}

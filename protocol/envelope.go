@@ -11,7 +11,7 @@ import (
 )
 
 // Version is the protocol version this build speaks.
-const Version = 2
+const Version = 3
 
 // Message types carried in Envelope.Type.
 const (
@@ -21,10 +21,14 @@ const (
 	TypeDesired   = "desired"
 	TypeAck       = "ack"
 	TypeKeys      = "keys"
+	TypeMedia     = "media"    // MediaRequest, agent → hub
+	TypeManifest  = "manifest" // Manifest, hub → agent, signed
+	TypeChunk     = "chunk"    // Chunk, hub → agent, checked against the manifest
+	TypePlays     = "plays"    // PlayStats, agent → hub, an outbox record
 )
 
 // downlink lists the types the hub sends; their envelopes are signed.
-var downlink = map[string]bool{TypeDesired: true, TypeAck: true, TypeKeys: true}
+var downlink = map[string]bool{TypeDesired: true, TypeAck: true, TypeKeys: true, TypeManifest: true, TypeChunk: true}
 
 // IsDownlink reports whether messages of type typ go from hub to device and
 // so must be signed.
@@ -34,15 +38,19 @@ func IsDownlink(typ string) bool { return downlink[typ] }
 const (
 	MaxFeedbackSize  = 16 << 10
 	MaxPresenceSize  = 1 << 10
-	MaxHeartbeatSize = 2 << 10
+	MaxHeartbeatSize = 32 << 10
 	// MaxAckSize fits the longest valid ack even when every character of
 	// its ref and reason is escaped by the encoder (\u003c, \u2028: 6 bytes).
 	MaxAckSize     = 2 << 10
 	MaxDesiredSize = 1 << 20
 	// MaxKeysSize bounds a key-chain message (MaxKeyLinks links).
-	MaxKeysSize = 64 << 10
+	MaxKeysSize         = 64 << 10
+	MaxMediaRequestSize = 4 << 10
+	MaxManifestSize     = 3 << 20 // MaxManifestChunks hashes
+	MaxChunkMessageSize = 6 << 20 // MaxChunkSize bytes in base64
+	MaxPlaysSize        = 128 << 10
 	// MaxEnvelopeSize bounds any envelope before its type is known.
-	MaxEnvelopeSize = MaxDesiredSize
+	MaxEnvelopeSize = MaxChunkMessageSize
 )
 
 var typeLimit = map[string]int{
@@ -52,6 +60,10 @@ var typeLimit = map[string]int{
 	TypeAck:       MaxAckSize,
 	TypeDesired:   MaxDesiredSize,
 	TypeKeys:      MaxKeysSize,
+	TypeMedia:     MaxMediaRequestSize,
+	TypeManifest:  MaxManifestSize,
+	TypeChunk:     MaxChunkMessageSize,
+	TypePlays:     MaxPlaysSize,
 }
 
 // Envelope wraps every message on the wire.
@@ -193,6 +205,26 @@ func DecodeAck(data []byte) (Envelope, Ack, error) {
 // DecodeKeys decodes a key-chain message.
 func DecodeKeys(data []byte) (Envelope, KeyChain, error) {
 	return decodeAs[KeyChain](data, TypeKeys)
+}
+
+// DecodeMediaRequest decodes a media request.
+func DecodeMediaRequest(data []byte) (Envelope, MediaRequest, error) {
+	return decodeAs[MediaRequest](data, TypeMedia)
+}
+
+// DecodeManifest decodes a manifest message.
+func DecodeManifest(data []byte) (Envelope, Manifest, error) {
+	return decodeAs[Manifest](data, TypeManifest)
+}
+
+// DecodeChunk decodes a chunk message.
+func DecodeChunk(data []byte) (Envelope, Chunk, error) {
+	return decodeAs[Chunk](data, TypeChunk)
+}
+
+// DecodePlays decodes a proof-of-play record.
+func DecodePlays(data []byte) (Envelope, PlayStats, error) {
+	return decodeAs[PlayStats](data, TypePlays)
 }
 
 // DecodeDesired decodes a desired-state message.

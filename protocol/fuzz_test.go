@@ -72,6 +72,11 @@ func FuzzDecodeKeys(f *testing.F)            { fuzzDecoder(f, "keys") }
 func FuzzDecodeEnrolRequest(f *testing.F)    { fuzzDecoder(f, "enrol_request") }
 func FuzzDecodeEnrolResponse(f *testing.F)   { fuzzDecoder(f, "enrol_response") }
 func FuzzDecodeLocalEnrol(f *testing.F)      { fuzzDecoder(f, "local_enrol_request") }
+func FuzzDecodeMediaRequest(f *testing.F)    { fuzzDecoder(f, "media") }
+func FuzzDecodeManifest(f *testing.F)        { fuzzDecoder(f, "manifest") }
+func FuzzDecodeChunk(f *testing.F)           { fuzzDecoder(f, "chunk") }
+func FuzzDecodePlays(f *testing.F)           { fuzzDecoder(f, "plays") }
+func FuzzDecodePlayEvent(f *testing.F)       { fuzzDecoder(f, "play_event") }
 
 // FuzzVerify checks that verifying any accepted downlink message, and
 // walking any accepted key chain, never panics and never accepts a message
@@ -97,15 +102,15 @@ func FuzzVerify(f *testing.F) {
 
 func FuzzParseTopic(f *testing.F) {
 	for _, s := range []string{
-		"shequ/v2/up/k-sangcheng-01/feedback",
-		"shequ/v2/up/k-sangcheng-01/presence",
-		"shequ/v2/up/k-sangcheng-01/heartbeat",
-		"shequ/v2/down/k-sangcheng-01/desired",
-		"shequ/v2/down/k-sangcheng-01/ack",
-		"shequ/v2/up/+/feedback",
-		"$share/hub/shequ/v2/up/+/feedback",
-		"shequ/v2/down/k1/feedback",
-		"shequ/v2//k1/ack",
+		"shequ/v3/up/k-sangcheng-01/feedback",
+		"shequ/v3/up/k-sangcheng-01/presence",
+		"shequ/v3/up/k-sangcheng-01/heartbeat",
+		"shequ/v3/down/k-sangcheng-01/desired",
+		"shequ/v3/down/k-sangcheng-01/ack",
+		"shequ/v3/up/+/feedback",
+		"$share/hub/shequ/v3/up/+/feedback",
+		"shequ/v3/down/k1/feedback",
+		"shequ/v3//k1/ack",
 	} {
 		f.Add(s)
 	}

@@ -67,6 +67,13 @@ var decoders = map[string]decoder{
 	"ack":       envelopeDecoder(protocol.DecodeAck),
 	"desired":   envelopeDecoder(protocol.DecodeDesired),
 	"keys":      envelopeDecoder(protocol.DecodeKeys),
+	"media":     envelopeDecoder(protocol.DecodeMediaRequest),
+	"manifest":  envelopeDecoder(protocol.DecodeManifest),
+	"chunk":     envelopeDecoder(protocol.DecodeChunk),
+	"plays":     envelopeDecoder(protocol.DecodePlays),
+	"play_event": {decode: func(data []byte) (decoded, error) {
+		return plainDecoded(protocol.DecodePlayEvent(data))
+	}},
 	"enrol_request": {decode: func(data []byte) (decoded, error) {
 		return plainDecoded(protocol.DecodeEnrolRequest(data))
 	}},
@@ -106,6 +113,12 @@ var goldens = []struct {
 	{"enrol_request.json", "enrol_request"},
 	{"enrol_response.json", "enrol_response"},
 	{"local_enrol_request.json", "local_enrol_request"},
+	{"desired_media.json", "desired"},
+	{"manifest.json", "manifest"},
+	{"media_request.json", "media"},
+	{"chunk.json", "chunk"},
+	{"plays.json", "plays"},
+	{"play_event.json", "play_event"},
 }
 
 // plainDecoded adapts a decoder of a plain JSON body (no envelope).
@@ -271,7 +284,7 @@ func TestEncodeLimit(t *testing.T) {
 	if got != ok || !e.TS.Equal(fixedTime) || e.V != protocol.Version {
 		t.Errorf("round trip: got %+v at %v, want %+v at %v", got, e.TS, ok, fixedTime)
 	}
-	if !bytes.Contains(b, []byte(`"v":2`)) {
+	if !bytes.Contains(b, []byte(`"v":3`)) {
 		t.Errorf("encoded envelope lacks the version: %s", b)
 	}
 }

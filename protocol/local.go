@@ -13,6 +13,7 @@ import (
 //	GET  /v1/status    → AgentStatus
 //	GET  /v1/events    → text/event-stream of LocalEvent (one "data:" JSON line per event)
 //	POST /v1/enrol     LocalEnrolRequest → 200 AgentStatus (enrols with the hub the agent is configured for)
+//	POST /v1/plays     PlayEvent → 204 (the kiosk started showing an item: proof of play, and "on screen")
 //
 // Errors are returned as ErrorResponse with a 4xx/5xx status.
 const (
@@ -21,17 +22,59 @@ const (
 	LocalPathStatus   = "/v1/status"
 	LocalPathEvents   = "/v1/events"
 	LocalPathEnrol    = "/v1/enrol"
+	LocalPathPlays    = "/v1/plays"
+
+	// MaxPlayEventSize bounds the body of POST /v1/plays.
+	MaxPlayEventSize = 1 << 10
 
 	// MaxFeedbackRequestSize bounds the body of POST /v1/feedback.
 	MaxFeedbackRequestSize = 8 << 10
 )
 
-// LocalNotices is the reply of GET /v1/notices.
+// LocalNotices is the reply of GET /v1/notices: everything the kiosk shows.
 type LocalNotices struct {
 	Kiosk   string   `json:"kiosk"`
 	Version int64    `json:"version"` // content version held; 0 before the first desired state
 	Station Station  `json:"station"`
 	Notices []Notice `json:"notices"`
+	// Playlists of the attract loop, in precedence order (play the first
+	// active one), and the media files the agent holds for them, complete
+	// and verified. An item whose file is not in Media is skipped.
+	Playlists []Playlist   `json:"playlists,omitempty"`
+	Media     []LocalMedia `json:"media,omitempty"`
+}
+
+// LocalMedia is a media file the agent holds, where the kiosk can read it.
+type LocalMedia struct {
+	SHA256 string    `json:"sha256"`
+	Kind   MediaKind `json:"kind"`
+	Path   string    `json:"path"` // absolute path of the verified file
+}
+
+// PlayEvent is what the kiosk reports when it starts showing an item of the
+// attract loop or a notice on the home screen. The agent counts them per
+// hour (proof of play) and never removes the file of the item on screen.
+type PlayEvent struct {
+	Kind   ItemKind  `json:"kind"`
+	Media  string    `json:"media,omitempty"`
+	Notice string    `json:"notice,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// DecodePlayEvent strictly decodes the body of POST /v1/plays.
+func DecodePlayEvent(data []byte) (PlayEvent, error) {
+	var e PlayEvent
+	if len(data) > MaxPlayEventSize {
+		return e, fmt.Errorf("%w: play event is %d bytes, limit %d", ErrTooLarge, len(data), MaxPlayEventSize)
+	}
+	if err := strictUnmarshal(data, &e); err != nil {
+		return e, fmt.Errorf("%w: play event: %v", ErrMalformed, err)
+	}
+	c := PlayCount{Kind: e.Kind, Media: e.Media, Notice: e.Notice, Count: 1, Last: e.At}
+	if err := c.Validate(); err != nil {
+		return e, fmt.Errorf("play event: %w", err)
+	}
+	return e, nil
 }
 
 // FeedbackRequest is what the kiosk submits; the agent adds the ticket, the

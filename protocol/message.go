@@ -161,6 +161,10 @@ type DesiredState struct {
 	Version int64    `json:"version"`
 	Station Station  `json:"station"`
 	Notices []Notice `json:"notices"`
+	// Playlists for the attract loop, in precedence order: the kiosk plays
+	// the first one active now. Media lists every file they need.
+	Playlists []Playlist `json:"playlists,omitempty"`
+	Media     []MediaRef `json:"media,omitempty"`
 }
 
 // Where locates a problem: building (楼/号), unit (单元), room (室).
@@ -208,6 +212,11 @@ type Heartbeat struct {
 	OutboxDepth     int    `json:"outbox_depth"`
 	ContentVersion  int64  `json:"content_version"`
 	FreeDiskBytes   int64  `json:"free_disk_bytes"`
+	// Media is the state of every file of the held desired state; the
+	// cache uses CacheBytes of its CacheQuota.
+	Media      []MediaStatus `json:"media,omitempty"`
+	CacheBytes int64         `json:"cache_bytes,omitempty"`
+	CacheQuota int64         `json:"cache_quota,omitempty"`
 }
 
 func oneOf[T ~string](field string, v T, allowed []T) error {
@@ -319,6 +328,50 @@ func (d DesiredState) Validate() error {
 		}
 		seen[n.ID] = true
 	}
+	return d.validateMedia()
+}
+
+// validateMedia checks the playlists and media of a desired state: every
+// file a playlist plays is listed once in Media, with the item's kind.
+func (d DesiredState) validateMedia() error {
+	if len(d.Media) > MaxMedia {
+		return fmt.Errorf("%w: %d media, limit %d", ErrInvalid, len(d.Media), MaxMedia)
+	}
+	if len(d.Playlists) > MaxPlaylists {
+		return fmt.Errorf("%w: %d playlists, limit %d", ErrInvalid, len(d.Playlists), MaxPlaylists)
+	}
+	kinds := make(map[string]MediaKind, len(d.Media))
+	for i, m := range d.Media {
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("media[%d]: %w", i, err)
+		}
+		if _, dup := kinds[m.SHA256]; dup {
+			return fmt.Errorf("%w: media %s listed twice", ErrInvalid, m.SHA256)
+		}
+		kinds[m.SHA256] = m.Kind
+	}
+	ids := make(map[string]bool, len(d.Playlists))
+	for i, p := range d.Playlists {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("playlists[%d]: %w", i, err)
+		}
+		if ids[p.ID] {
+			return fmt.Errorf("%w: playlist id %q appears twice", ErrInvalid, p.ID)
+		}
+		ids[p.ID] = true
+		for j, it := range p.Items {
+			if it.Kind == ItemNotice {
+				continue
+			}
+			k, ok := kinds[it.Media]
+			if !ok {
+				return fmt.Errorf("%w: playlists[%d].items[%d]: media %s is not in media", ErrInvalid, i, j, it.Media)
+			}
+			if string(k) != string(it.Kind) {
+				return fmt.Errorf("%w: playlists[%d].items[%d]: a %s item plays media of kind %s", ErrInvalid, i, j, it.Kind, k)
+			}
+		}
+	}
 	return nil
 }
 
@@ -409,8 +462,17 @@ func (h Heartbeat) Validate() error {
 	if h.Epoch <= 0 {
 		return fmt.Errorf("%w: epoch must be positive, got %d", ErrInvalid, h.Epoch)
 	}
-	if h.UptimeSeconds < 0 || h.OutboxDepth < 0 || h.ContentVersion < 0 || h.FreeDiskBytes < 0 {
+	if h.UptimeSeconds < 0 || h.OutboxDepth < 0 || h.ContentVersion < 0 || h.FreeDiskBytes < 0 ||
+		h.CacheBytes < 0 || h.CacheQuota < 0 {
 		return fmt.Errorf("%w: heartbeat counters must not be negative", ErrInvalid)
+	}
+	if len(h.Media) > MaxMedia {
+		return fmt.Errorf("%w: %d media statuses, limit %d", ErrInvalid, len(h.Media), MaxMedia)
+	}
+	for i, m := range h.Media {
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("media[%d]: %w", i, err)
+		}
 	}
 	return nil
 }

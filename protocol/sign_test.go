@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -99,6 +100,70 @@ func TestWriteSignedGoldens(t *testing.T) {
 		HubKID: protocol.KeyID(pub(testKey(1))), KeySerial: 2, CACert: string(testCA(t)), TicketFloor: 43,
 	})
 	writeJSON(t, "local_enrol_request.json", protocol.LocalEnrolRequest{ClaimCode: "402913775018"})
+	writeMediaGoldens(t)
+}
+
+// writeMediaGoldens writes the golden files of protocol v3's media messages.
+func writeMediaGoldens(t *testing.T) {
+	video := bytes.Repeat([]byte("shequ video bytes "), 2000) // 36,000 bytes: 3 chunks of 16 KiB
+	image := []byte("\x89PNG shequ poster")
+	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+	const chunk = 16 << 10
+	var chunks []string
+	for off := 0; off < len(video); off += chunk {
+		chunks = append(chunks, sum(video[off:min(off+chunk, len(video))]))
+	}
+	vid, img := sum(video), sum(image)
+	from := fixedTime.Add(-24 * time.Hour)
+	desired := protocol.DesiredState{
+		Kiosk: "k-sangcheng-01", Version: 18,
+		Station: protocol.Station{Name: "桑城社区城管执法工作室", Community: "sangcheng", CommunityName: "桑城居委"},
+		Notices: []protocol.Notice{},
+		Playlists: []protocol.Playlist{{
+			ID: "pl-huangpu-winter", Name: "冬季安全宣传", ValidFrom: from,
+			Targets: []protocol.Target{{Level: protocol.LevelDistrict, ID: "huangpu"}},
+			Items: []protocol.PlaylistItem{
+				{Kind: protocol.ItemVideo, Media: vid},
+				{Kind: protocol.ItemImage, Media: img, DurationMS: 8000},
+				{Kind: protocol.ItemNotice, Notice: "019ac0f4-0000-7000-8000-0000000000a1", DurationMS: 10000},
+			},
+		}},
+		Media: []protocol.MediaRef{{SHA256: vid, Kind: protocol.MediaVideo, Size: int64(len(video))}, {SHA256: img, Kind: protocol.MediaImage, Size: int64(len(image))}},
+	}
+	out, err := protocol.EncodeSigned("019ac0f4-4000-7000-8000-00000000000b", protocol.TypeDesired, fixedTime, desired, testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSigned(t, "desired_media.json", out)
+	manifest := protocol.Manifest{SHA256: vid, Size: int64(len(video)), ChunkSize: chunk, Chunks: chunks}
+	if out, err = protocol.EncodeSigned("019ac0f4-4000-7000-8000-00000000000c", protocol.TypeManifest, fixedTime, manifest, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	writeSigned(t, "manifest.json", out)
+	for name, m := range map[string]struct {
+		typ  string
+		body any
+	}{
+		"media_request.json": {protocol.TypeMedia, protocol.MediaRequest{SHA256: vid, Chunks: []int{1, 2}}},
+		"chunk.json":         {protocol.TypeChunk, protocol.Chunk{SHA256: vid, Index: 2, Data: video[2*chunk:]}},
+		"plays.json": {protocol.TypePlays, protocol.PlayStats{Kiosk: "k-sangcheng-01", Hour: fixedTime.Truncate(time.Hour), Items: []protocol.PlayCount{
+			{Kind: protocol.ItemVideo, Media: vid, Count: 12, Last: fixedTime.Add(-time.Minute)},
+			{Kind: protocol.ItemNotice, Notice: "019ac0f4-0000-7000-8000-0000000000a1", Count: 30, Last: fixedTime.Add(-2 * time.Minute)},
+		}}},
+	} {
+		b, err := protocol.EncodeID("019ac0f4-4000-7000-8000-0000000000"+fmt.Sprintf("%02x", len(name)), m.typ, fixedTime, m.body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var pretty bytes.Buffer
+		if err := json.Indent(&pretty, b, "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("testdata", name), append(pretty.Bytes(), '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeJSON(t, "play_event.json", protocol.PlayEvent{Kind: protocol.ItemImage, Media: img, At: fixedTime})
 }
 
 func compact(t *testing.T, b []byte) []byte {

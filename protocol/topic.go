@@ -13,14 +13,18 @@ import (
 // publishes only under its own up/ and subscribes only to the down/ topics of
 // itself and its ancestors.
 //
-//	shequ/v2/up/{kiosk}/feedback    agent → hub   QoS 1, not retained   Feedback
-//	shequ/v2/up/{kiosk}/presence    agent → hub   QoS 1, not retained   Presence (birth and last will)
-//	shequ/v2/up/{kiosk}/heartbeat   agent → hub   QoS 0, not retained   Heartbeat
-//	shequ/v2/down/{kiosk}/desired   hub → agent   QoS 1, retained       DesiredState (signed)
-//	shequ/v2/down/{kiosk}/ack       hub → agent   QoS 1, not retained   Ack (signed)
-//	shequ/v2/down/{root}/keys       hub → agents  QoS 1, retained       KeyChain (signed), on the org tree's root node
+//	shequ/v3/up/{kiosk}/feedback    agent → hub   QoS 1, not retained   Feedback
+//	shequ/v3/up/{kiosk}/presence    agent → hub   QoS 1, not retained   Presence (birth and last will)
+//	shequ/v3/up/{kiosk}/heartbeat   agent → hub   QoS 0, not retained   Heartbeat
+//	shequ/v3/down/{kiosk}/desired   hub → agent   QoS 1, retained       DesiredState (signed)
+//	shequ/v3/down/{kiosk}/ack       hub → agent   QoS 1, not retained   Ack (signed)
+//	shequ/v3/down/{root}/keys       hub → agents  QoS 1, retained       KeyChain (signed), on the org tree's root node
+//	shequ/v3/up/{kiosk}/media       agent → hub   QoS 1, not retained   MediaRequest
+//	shequ/v3/up/{kiosk}/plays       agent → hub   QoS 1, not retained   PlayStats (outbox record)
+//	shequ/v3/down/{kiosk}/manifest  hub → agent   QoS 1, not retained   Manifest (signed)
+//	shequ/v3/down/{kiosk}/chunk     hub → agent   QoS 1, not retained   Chunk
 const (
-	Root = "shequ/v2"
+	Root = "shequ/v3"
 
 	ChannelFeedback  = "feedback"
 	ChannelPresence  = "presence"
@@ -28,6 +32,10 @@ const (
 	ChannelDesired   = "desired"
 	ChannelAck       = "ack"
 	ChannelKeys      = "keys"
+	ChannelMedia     = "media"
+	ChannelPlays     = "plays"
+	ChannelManifest  = "manifest"
+	ChannelChunk     = "chunk"
 )
 
 // Direction of a topic.
@@ -51,6 +59,10 @@ var channelSpec = map[string]struct {
 	ChannelDesired:   {Down, 1, true},
 	ChannelAck:       {Down, 1, false},
 	ChannelKeys:      {Down, 1, true},
+	ChannelMedia:     {Up, 1, false},
+	ChannelPlays:     {Up, 1, false},
+	ChannelManifest:  {Down, 1, false},
+	ChannelChunk:     {Down, 1, false},
 }
 
 // Topic is a parsed Shequ topic.

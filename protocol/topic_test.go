@@ -15,12 +15,12 @@ func TestTopicRoundTrip(t *testing.T) {
 		qos    byte
 		retain bool
 	}{
-		{"feedback", protocol.UpTopic("k-sangcheng-01", protocol.ChannelFeedback), "shequ/v2/up/k-sangcheng-01/feedback", 1, false},
-		{"presence", protocol.UpTopic("k-sangcheng-01", protocol.ChannelPresence), "shequ/v2/up/k-sangcheng-01/presence", 1, false},
-		{"heartbeat", protocol.UpTopic("k-sangcheng-01", protocol.ChannelHeartbeat), "shequ/v2/up/k-sangcheng-01/heartbeat", 0, false},
-		{"desired", protocol.DownTopic("k-sangcheng-01", protocol.ChannelDesired), "shequ/v2/down/k-sangcheng-01/desired", 1, true},
-		{"ack", protocol.DownTopic("k-sangcheng-01", protocol.ChannelAck), "shequ/v2/down/k-sangcheng-01/ack", 1, false},
-		{"kiosk id with dots", protocol.DownTopic("pd.huamu.sc_01", protocol.ChannelAck), "shequ/v2/down/pd.huamu.sc_01/ack", 1, false},
+		{"feedback", protocol.UpTopic("k-sangcheng-01", protocol.ChannelFeedback), "shequ/v3/up/k-sangcheng-01/feedback", 1, false},
+		{"presence", protocol.UpTopic("k-sangcheng-01", protocol.ChannelPresence), "shequ/v3/up/k-sangcheng-01/presence", 1, false},
+		{"heartbeat", protocol.UpTopic("k-sangcheng-01", protocol.ChannelHeartbeat), "shequ/v3/up/k-sangcheng-01/heartbeat", 0, false},
+		{"desired", protocol.DownTopic("k-sangcheng-01", protocol.ChannelDesired), "shequ/v3/down/k-sangcheng-01/desired", 1, true},
+		{"ack", protocol.DownTopic("k-sangcheng-01", protocol.ChannelAck), "shequ/v3/down/k-sangcheng-01/ack", 1, false},
+		{"kiosk id with dots", protocol.DownTopic("pd.huamu.sc_01", protocol.ChannelAck), "shequ/v3/down/pd.huamu.sc_01/ack", 1, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -44,24 +44,24 @@ func TestTopicRoundTrip(t *testing.T) {
 func TestParseTopicRejects(t *testing.T) {
 	cases := []struct{ name, topic string }{
 		{"empty", ""},
-		{"root only", "shequ/v2"},
-		{"root with slash", "shequ/v2/"},
+		{"root only", "shequ/v3"},
+		{"root with slash", "shequ/v3/"},
 		{"other version", "shequ/v1/up/k1/feedback"},
 		{"other root", "city/v1/up/k1/feedback"},
-		{"leading slash", "/shequ/v2/up/k1/feedback"},
-		{"trailing slash", "shequ/v2/up/k1/feedback/"},
-		{"too few levels", "shequ/v2/up/feedback"},
-		{"too many levels", "shequ/v2/up/k1/feedback/extra"},
-		{"unknown direction", "shequ/v2/sideways/k1/feedback"},
-		{"unknown channel", "shequ/v2/up/k1/photos"},
-		{"uplink channel downward", "shequ/v2/down/k1/feedback"},
-		{"downlink channel upward", "shequ/v2/up/k1/desired"},
-		{"empty kiosk", "shequ/v2/up//feedback"},
-		{"wildcard kiosk", "shequ/v2/up/+/feedback"},
-		{"multi-level wildcard", "shequ/v2/up/#"},
-		{"uppercase kiosk", "shequ/v2/up/K1/feedback"},
-		{"chinese kiosk", "shequ/v2/up/桑城/feedback"},
-		{"uppercase channel", "shequ/v2/up/k1/Feedback"},
+		{"leading slash", "/shequ/v3/up/k1/feedback"},
+		{"trailing slash", "shequ/v3/up/k1/feedback/"},
+		{"too few levels", "shequ/v3/up/feedback"},
+		{"too many levels", "shequ/v3/up/k1/feedback/extra"},
+		{"unknown direction", "shequ/v3/sideways/k1/feedback"},
+		{"unknown channel", "shequ/v3/up/k1/photos"},
+		{"uplink channel downward", "shequ/v3/down/k1/feedback"},
+		{"downlink channel upward", "shequ/v3/up/k1/desired"},
+		{"empty kiosk", "shequ/v3/up//feedback"},
+		{"wildcard kiosk", "shequ/v3/up/+/feedback"},
+		{"multi-level wildcard", "shequ/v3/up/#"},
+		{"uppercase kiosk", "shequ/v3/up/K1/feedback"},
+		{"chinese kiosk", "shequ/v3/up/桑城/feedback"},
+		{"uppercase channel", "shequ/v3/up/k1/Feedback"},
 		{"shared filter", protocol.SharedUpFilter("hub", protocol.ChannelFeedback)},
 	}
 	for _, c := range cases {
@@ -74,10 +74,10 @@ func TestParseTopicRejects(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
-	if got, want := protocol.UpFilter(protocol.ChannelFeedback), "shequ/v2/up/+/feedback"; got != want {
+	if got, want := protocol.UpFilter(protocol.ChannelFeedback), "shequ/v3/up/+/feedback"; got != want {
 		t.Errorf("UpFilter = %q, want %q", got, want)
 	}
-	if got, want := protocol.SharedUpFilter("hub", protocol.ChannelPresence), "$share/hub/shequ/v2/up/+/presence"; got != want {
+	if got, want := protocol.SharedUpFilter("hub", protocol.ChannelPresence), "$share/hub/shequ/v3/up/+/presence"; got != want {
 		t.Errorf("SharedUpFilter = %q, want %q", got, want)
 	}
 }

@@ -26,7 +26,7 @@ import (
 
 // SchemaVersion is the schema this build writes. Files with an older schema
 // are migrated on Open; files with a newer one are refused.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Sentinel errors, returned wrapped; test with errors.Is.
 var (
@@ -83,16 +83,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	// protocol v1 envelopes, which a v2 hub refuses; their bodies did not
 	// change, so re-wrap each one as v2 with the same id, type, time and
 	// exact body bytes.
-	func(tx *bolt.Tx) error {
-		out := tx.Bucket(bucketOutbox)
-		return out.ForEach(func(k, v []byte) error {
-			up, err := rewrapV1(v)
-			if err != nil {
-				return fmt.Errorf("outbox record %s: %w", k, err)
-			}
-			return out.Put(k, up)
-		})
-	},
+	rewrapOutbox,
 	// 2 → 3: enrolment. The identity bucket holds the device key and what
 	// the hub gave the device; a file without it is not enrolled.
 	func(tx *bolt.Tx) error {
@@ -101,16 +92,34 @@ var migrations = []func(tx *bolt.Tx) error{
 		}
 		return nil
 	},
+	// 3 → 4: protocol v3 (media). Feedback did not change; re-wrap the
+	// outbox's v2 envelopes as v3, as 1 → 2 did.
+	rewrapOutbox,
 }
 
-// rewrapV1 turns a protocol v1 uplink envelope into the same message as a
-// v2 envelope. Anything else is returned unchanged.
-func rewrapV1(data []byte) ([]byte, error) {
+// rewrapOutbox re-wraps every outbox record of an older protocol version as
+// the current one (rewrap).
+func rewrapOutbox(tx *bolt.Tx) error {
+	out := tx.Bucket(bucketOutbox)
+	return out.ForEach(func(k, v []byte) error {
+		up, err := rewrap(v)
+		if err != nil {
+			return fmt.Errorf("outbox record %s: %w", k, err)
+		}
+		return out.Put(k, up)
+	})
+}
+
+// rewrap turns an uplink envelope of an older protocol version into the
+// same message in the current version: same id, type, time and exact body
+// bytes (uplink bodies have not changed since v1). A current envelope is
+// returned unchanged.
+func rewrap(data []byte) ([]byte, error) {
 	var e protocol.Envelope
 	if err := json.Unmarshal(data, &e); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if e.V != 1 {
+	if e.V >= protocol.Version {
 		return data, nil
 	}
 	e.V = protocol.Version

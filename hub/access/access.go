@@ -9,9 +9,9 @@
 //   - a device's client id must equal its username, and its password must
 //     match the hash stored at enrolment; revoked and replaced devices have
 //     no account;
-//   - a device publishes only to shequ/v2/up/{its kiosk}/{feedback|presence|heartbeat}
+//   - a device publishes only to shequ/v3/up/{its kiosk}/{feedback|presence|heartbeat}
 //     (its last will included);
-//   - a device subscribes to, and receives, only shequ/v2/down/{node}/{channel}
+//   - a device subscribes to, and receives, only shequ/v3/down/{node}/{channel}
 //     where node is its kiosk or one of its org-tree ancestors and channel is
 //     a downlink channel or "+".
 package access

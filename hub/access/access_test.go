@@ -31,7 +31,7 @@ func TestAuthenticate(t *testing.T) {
 		want                                 error
 	}{
 		{"device", "k-a", "k-a", "pw-a", "", nil},
-		{"device with its own will", "k-a", "k-a", "pw-a", "shequ/v2/up/k-a/presence", nil},
+		{"device with its own will", "k-a", "k-a", "pw-a", "shequ/v3/up/k-a/presence", nil},
 		{"hub with any client id", HubUser, "shequ-hub-2", "hub-secret", "", nil},
 		{"anonymous", "", "k-a", "", "", ErrAnonymous},
 		{"wrong password", "k-a", "k-a", "pw-b", "", ErrPassword},
@@ -39,8 +39,8 @@ func TestAuthenticate(t *testing.T) {
 		{"another device's password", "k-b", "k-b", "pw-a", "", ErrPassword},
 		{"unknown user", "k-c", "k-c", "pw-a", "", ErrNoAccount},
 		{"client id of another device", "k-a", "k-b", "pw-a", "", ErrClientID},
-		{"will on another device's topic", "k-a", "k-a", "pw-a", "shequ/v2/up/k-b/presence", ErrWillTopic},
-		{"will on a downlink topic", "k-a", "k-a", "pw-a", "shequ/v2/down/k-b/desired", ErrWillTopic},
+		{"will on another device's topic", "k-a", "k-a", "pw-a", "shequ/v3/up/k-b/presence", ErrWillTopic},
+		{"will on a downlink topic", "k-a", "k-a", "pw-a", "shequ/v3/down/k-b/desired", ErrWillTopic},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,33 +64,33 @@ func TestRules(t *testing.T) {
 		publish           bool
 		want              bool
 	}{
-		{"own feedback", "k-a", "shequ/v2/up/k-a/feedback", true, true},
-		{"own presence", "k-a", "shequ/v2/up/k-a/presence", true, true},
-		{"own heartbeat", "k-a", "shequ/v2/up/k-a/heartbeat", true, true},
-		{"own unknown channel", "k-a", "shequ/v2/up/k-a/debug", true, false},
-		{"other's feedback", "k-a", "shequ/v2/up/k-b/feedback", true, false},
-		{"own downlink", "k-a", "shequ/v2/down/k-a/desired", true, false},
-		{"wildcard publish", "k-a", "shequ/v2/up/+/feedback", true, false},
+		{"own feedback", "k-a", "shequ/v3/up/k-a/feedback", true, true},
+		{"own presence", "k-a", "shequ/v3/up/k-a/presence", true, true},
+		{"own heartbeat", "k-a", "shequ/v3/up/k-a/heartbeat", true, true},
+		{"own unknown channel", "k-a", "shequ/v3/up/k-a/debug", true, false},
+		{"other's feedback", "k-a", "shequ/v3/up/k-b/feedback", true, false},
+		{"own downlink", "k-a", "shequ/v3/down/k-a/desired", true, false},
+		{"wildcard publish", "k-a", "shequ/v3/up/+/feedback", true, false},
 		{"other root", "k-a", "shequ/v1/up/k-a/feedback", true, false},
-		{"hub publishes downlink", HubUser, "shequ/v2/down/k-a/desired", true, true},
-		{"unknown user", "k-c", "shequ/v2/up/k-c/feedback", true, false},
+		{"hub publishes downlink", HubUser, "shequ/v3/down/k-a/desired", true, true},
+		{"unknown user", "k-c", "shequ/v3/up/k-c/feedback", true, false},
 
-		{"own down filter", "k-a", "shequ/v2/down/k-a/+", false, true},
-		{"own desired", "k-a", "shequ/v2/down/k-a/desired", false, true},
-		{"group filter", "k-a", "shequ/v2/down/huangpu/+", false, true},
-		{"root keys", "k-a", "shequ/v2/down/city/keys", false, true},
-		{"other's down", "k-a", "shequ/v2/down/k-b/+", false, false},
-		{"other's ack", "k-a", "shequ/v2/down/k-b/ack", false, false},
-		{"group of another", "k-b", "shequ/v2/down/huangpu/+", false, false},
-		{"all down", "k-a", "shequ/v2/down/#", false, false},
-		{"all nodes", "k-a", "shequ/v2/down/+/desired", false, false},
-		{"own multi-level", "k-a", "shequ/v2/down/k-a/#", false, false},
-		{"deeper topic", "k-a", "shequ/v2/down/k-a/desired/x", false, false},
-		{"unknown channel", "k-a", "shequ/v2/down/k-a/secret", false, false},
-		{"uplink of all", "k-a", "shequ/v2/up/+/feedback", false, false},
-		{"shared uplink", "k-a", "$share/x/shequ/v2/up/+/feedback", false, false},
+		{"own down filter", "k-a", "shequ/v3/down/k-a/+", false, true},
+		{"own desired", "k-a", "shequ/v3/down/k-a/desired", false, true},
+		{"group filter", "k-a", "shequ/v3/down/huangpu/+", false, true},
+		{"root keys", "k-a", "shequ/v3/down/city/keys", false, true},
+		{"other's down", "k-a", "shequ/v3/down/k-b/+", false, false},
+		{"other's ack", "k-a", "shequ/v3/down/k-b/ack", false, false},
+		{"group of another", "k-b", "shequ/v3/down/huangpu/+", false, false},
+		{"all down", "k-a", "shequ/v3/down/#", false, false},
+		{"all nodes", "k-a", "shequ/v3/down/+/desired", false, false},
+		{"own multi-level", "k-a", "shequ/v3/down/k-a/#", false, false},
+		{"deeper topic", "k-a", "shequ/v3/down/k-a/desired/x", false, false},
+		{"unknown channel", "k-a", "shequ/v3/down/k-a/secret", false, false},
+		{"uplink of all", "k-a", "shequ/v3/up/+/feedback", false, false},
+		{"shared uplink", "k-a", "$share/x/shequ/v3/up/+/feedback", false, false},
 		{"everything", "k-a", "#", false, false},
-		{"hub reads all uplink", HubUser, "$share/shequ-hub/shequ/v2/up/+/feedback", false, true},
+		{"hub reads all uplink", HubUser, "$share/shequ-hub/shequ/v3/up/+/feedback", false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,8 +179,8 @@ func TestMosquittoFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"pattern write shequ/v2/up/%u/feedback\n", "pattern read shequ/v2/down/%u/+\n",
-		"user k-a\ntopic read shequ/v2/down/city/+\ntopic read shequ/v2/down/huangpu/+\n",
+		"pattern write shequ/v3/up/%u/feedback\n", "pattern read shequ/v3/down/%u/+\n",
+		"user k-a\ntopic read shequ/v3/down/city/+\ntopic read shequ/v3/down/huangpu/+\n",
 		"user shequ-hub\ntopic readwrite #\n",
 	} {
 		if !strings.Contains(string(acl), want) {

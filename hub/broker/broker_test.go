@@ -166,47 +166,47 @@ func TestConnectRefused(t *testing.T) {
 func TestDeviceACL(t *testing.T) {
 	f := start(t)
 	hub := f.mustDial(t, access.HubUser, "hub-pw")
-	if code := hub.subscribe(t, "$share/hub/shequ/v2/up/+/+"); code >= 0x80 {
+	if code := hub.subscribe(t, "$share/hub/shequ/v3/up/+/+"); code >= 0x80 {
 		t.Fatalf("hub subscribe refused: %#x", code)
 	}
 	a := f.mustDial(t, "k-a", "pw-a")
 	b := f.mustDial(t, "k-b", "pw-b")
-	for _, filter := range []string{"shequ/v2/down/k-b/+", "shequ/v2/down/#", "shequ/v2/up/+/feedback", "#"} {
+	for _, filter := range []string{"shequ/v3/down/k-b/+", "shequ/v3/down/#", "shequ/v3/up/+/feedback", "#"} {
 		if code := a.subscribe(t, filter); code < 0x80 {
 			t.Errorf("A subscribed to %s (code %#x)", filter, code)
 		}
 	}
-	if code := b.subscribe(t, "shequ/v2/down/k-b/+"); code >= 0x80 {
+	if code := b.subscribe(t, "shequ/v3/down/k-b/+"); code >= 0x80 {
 		t.Fatalf("B's own subscription refused: %#x", code)
 	}
-	if code := b.subscribe(t, "shequ/v2/down/city/+"); code >= 0x80 {
+	if code := b.subscribe(t, "shequ/v3/down/city/+"); code >= 0x80 {
 		t.Fatalf("B's group subscription refused: %#x", code)
 	}
-	if err := hub.publish(t, "shequ/v2/down/k-b/desired", "for-b"); err != nil {
+	if err := hub.publish(t, "shequ/v3/down/k-b/desired", "for-b"); err != nil {
 		t.Fatal(err)
 	}
-	b.expect(t, "shequ/v2/down/k-b/desired", "for-b")
-	if err := hub.publish(t, "shequ/v2/down/city/keys", "for-all"); err != nil {
+	b.expect(t, "shequ/v3/down/k-b/desired", "for-b")
+	if err := hub.publish(t, "shequ/v3/down/city/keys", "for-all"); err != nil {
 		t.Fatal(err)
 	}
-	b.expect(t, "shequ/v2/down/city/keys", "for-all")
+	b.expect(t, "shequ/v3/down/city/keys", "for-all")
 
-	if err := a.publish(t, "shequ/v2/up/k-a/feedback", "from-a"); err != nil {
+	if err := a.publish(t, "shequ/v3/up/k-a/feedback", "from-a"); err != nil {
 		t.Fatal(err)
 	}
-	hub.expect(t, "shequ/v2/up/k-a/feedback", "from-a")
+	hub.expect(t, "shequ/v3/up/k-a/feedback", "from-a")
 	// A publishes to B's uplink: a 3.1.1 client is disconnected, nothing is delivered.
-	a.publish(t, "shequ/v2/up/k-b/feedback", "forged")
+	a.publish(t, "shequ/v3/up/k-b/feedback", "forged")
 	a.expectLost(t)
 	// B is unaffected.
-	if err := b.publish(t, "shequ/v2/up/k-b/feedback", "from-b"); err != nil {
+	if err := b.publish(t, "shequ/v3/up/k-b/feedback", "from-b"); err != nil {
 		t.Fatal(err)
 	}
-	hub.expect(t, "shequ/v2/up/k-b/feedback", "from-b")
-	if err := hub.publish(t, "shequ/v2/down/k-b/ack", "ack-b"); err != nil {
+	hub.expect(t, "shequ/v3/up/k-b/feedback", "from-b")
+	if err := hub.publish(t, "shequ/v3/down/k-b/ack", "ack-b"); err != nil {
 		t.Fatal(err)
 	}
-	b.expect(t, "shequ/v2/down/k-b/ack", "ack-b")
+	b.expect(t, "shequ/v3/down/k-b/ack", "ack-b")
 	select {
 	case m := <-a.msgs:
 		t.Errorf("A received %s", m.Topic())
@@ -226,7 +226,7 @@ func TestRevokeDisconnects(t *testing.T) {
 	if _, err := f.dial(t, "k-a", "k-a", "pw-a"); err == nil {
 		t.Fatal("revoked device reconnected")
 	}
-	if err := b.publish(t, "shequ/v2/up/k-b/heartbeat", "still here"); err != nil {
+	if err := b.publish(t, "shequ/v3/up/k-b/heartbeat", "still here"); err != nil {
 		t.Fatalf("B after A's revocation: %v", err)
 	}
 	if f.b.Disconnect("k-a") {
