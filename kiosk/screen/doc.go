@@ -29,6 +29,22 @@
 // event) returns the kiosk to home. Before the first status the kiosk shows
 // its usual screens.
 //
+// # Attract loop
+//
+// After AttractAfter without a touch on the home screen (never during the
+// urgent takeover or setup), the Attract screen plays the first active
+// playlist of the content that has a playable item: image and video items
+// whose file the agent holds, notice items whose notice is active. Images
+// and notices show for their duration (Tick moves on); a video plays until
+// the UI calls VideoEnded. View.Current is on screen and View.Next is
+// chosen ahead, so the UI prepares it (starts decoding) and the screen is
+// never empty between items. A file that fails (ItemFailed) is skipped and
+// remembered; with nothing playable the kiosk stays on, or returns to,
+// Home. A touch (LeaveAttract) returns to Home at once. New content never
+// cuts the item on screen: the next item is chosen again and a playlist
+// switch takes effect at the next item boundary. Every item started and
+// every notice shown on the home rotation is reported to the OnPlay hook.
+//
 // # Idle timeout
 //
 // With no action for IdleTimeout on any screen but home, the model returns to

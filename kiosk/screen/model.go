@@ -35,9 +35,12 @@ const (
 	// Setup replaces every other screen while the agent reports that the
 	// device is not enrolled: a technician types the claim code.
 	Setup
+	// Attract plays the attract loop (a playlist) on a kiosk left idle on
+	// its home screen; a touch anywhere returns to Home.
+	Attract
 )
 
-var screenNames = [...]string{"home", "notice", "urgent", "kind", "category", "building", "unit", "room", "phone", "description", "confirm", "receipt", "setup"}
+var screenNames = [...]string{"home", "notice", "urgent", "kind", "category", "building", "unit", "room", "phone", "description", "confirm", "receipt", "setup", "attract"}
 
 func (s Screen) String() string {
 	if int(s) < len(screenNames) {
@@ -50,6 +53,7 @@ func (s Screen) String() string {
 const (
 	DefaultIdleTimeout    = 90 * time.Second
 	DefaultRotateInterval = 12 * time.Second
+	DefaultAttractAfter   = 60 * time.Second
 	DefaultStationURL     = "https://cgm.shequ.example/s?c={community}&k={kiosk}"
 	DefaultFollowURL      = "https://cgm.shequ.example/t/{ticket}"
 )
@@ -67,6 +71,9 @@ type Config struct {
 	Lang           i18n.Lang     // default language; "" means Chinese
 	IdleTimeout    time.Duration // 0 means DefaultIdleTimeout
 	RotateInterval time.Duration // 0 means DefaultRotateInterval
+	// AttractAfter is how long the home screen stays idle before the
+	// attract loop starts; 0 means DefaultAttractAfter.
+	AttractAfter time.Duration
 	// StationURL is the template of the 城管码 QR code; {community} and
 	// {kiosk} are replaced by the station's community id and the kiosk id.
 	StationURL string
@@ -90,7 +97,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RotateInterval == 0 {
 		c.RotateInterval = DefaultRotateInterval
 	}
-	if c.IdleTimeout < 0 || c.RotateInterval < 0 {
+	if c.AttractAfter == 0 {
+		c.AttractAfter = DefaultAttractAfter
+	}
+	if c.IdleTimeout < 0 || c.RotateInterval < 0 || c.AttractAfter < 0 {
 		return c, fmt.Errorf("%w: negative duration", ErrConfig)
 	}
 	if c.StationURL == "" {
@@ -182,6 +192,14 @@ type View struct {
 
 	Receipt  protocol.FeedbackReceipt
 	FollowQR string // contents of the receipt QR code
+
+	// Current is, on Attract, the item on screen; Next is the item that
+	// follows it, chosen ahead so the UI can prepare it (start decoding a
+	// video) before Current ends. HasNext is false when nothing else can
+	// play: after Current the kiosk returns to Home.
+	Current Slot
+	Next    Slot
+	HasNext bool
 }
 
 // Model is the kiosk's screen state. Create it with New.
@@ -208,6 +226,12 @@ type Model struct {
 	hasStatus   bool // status has been set at least once
 	fingerprint string
 	onChange    func()
+
+	att    attractState
+	clock  time.Time         // the latest time given to Tick
+	broken map[string]string // media file path → why it failed to play
+	onPlay func(protocol.PlayEvent)
+	plays  []protocol.PlayEvent // to report once the lock is released
 }
 
 // New returns a model on the home screen, in the connecting state until
@@ -217,7 +241,7 @@ func New(cfg Config) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Model{cfg: cfg, lang: cfg.Lang}, nil
+	return &Model{cfg: cfg, lang: cfg.Lang, broken: map[string]string{}}, nil
 }
 
 // Config returns the model's configuration with defaults filled in.
@@ -239,12 +263,27 @@ func (m *Model) update(fn func()) {
 	m.unlockAndNotify()
 }
 
-// unlockAndNotify releases m.mu, then tells the change hook.
+// unlockAndNotify releases m.mu, then reports queued play events and tells
+// the change hook.
 func (m *Model) unlockAndNotify() {
 	hook := m.onChange
-	m.mu.Unlock()
+	m.unlockAndReport()
 	if hook != nil {
 		hook()
+	}
+}
+
+// unlockAndReport releases m.mu, then hands the queued play events to the
+// play hook, in order.
+func (m *Model) unlockAndReport() {
+	plays, hook := m.plays, m.onPlay
+	m.plays = nil
+	m.mu.Unlock()
+	if hook == nil {
+		return
+	}
+	for _, p := range plays {
+		hook(p)
 	}
 }
 
@@ -271,9 +310,12 @@ func (m *Model) beginCall(now time.Time, op string, invalid error, errKey i18n.K
 // SetContent replaces the station and notices with what the agent holds.
 func (m *Model) SetContent(c protocol.LocalNotices) {
 	c.Notices = append([]protocol.Notice(nil), c.Notices...)
+	c.Playlists = append([]protocol.Playlist(nil), c.Playlists...)
+	c.Media = append([]protocol.LocalMedia(nil), c.Media...)
 	m.update(func() {
 		m.content = c
 		m.hasContent = true
+		m.contentChangedLocked()
 	})
 }
 
@@ -352,6 +394,10 @@ func (m *Model) current(now time.Time) Screen {
 			}
 			return Home
 		}
+	case Attract:
+		if _, ok := m.urgent(now); ok {
+			return Urgent
+		}
 	}
 	return m.screen
 }
@@ -421,6 +467,8 @@ func (m *Model) View(now time.Time) View {
 		v.KeypadMax = protocol.ClaimCodeDigits
 		v.ClaimCode = FormatClaimCode(m.keypad)
 		v.CanEnrol = len(m.keypad) == protocol.ClaimCodeDigits && !m.submitting
+	case Attract:
+		v.Current, v.Next, v.HasNext = m.att.cur, m.att.next, m.att.hasNext
 	}
 	return v
 }
@@ -458,7 +506,7 @@ func keypadMax(s Screen) int {
 // fingerprintLocked summarises what time alone can change on screen.
 func (m *Model) fingerprintLocked(now time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d|%s|", m.current(now), m.rotID)
+	fmt.Fprintf(&b, "%d|%s|%d|%d|", m.current(now), m.rotID, m.att.cur.Seq, m.att.next.Seq)
 	for _, n := range m.visible(now) {
 		b.WriteString(n.ID)
 		b.WriteByte(',')
@@ -471,34 +519,42 @@ func (m *Model) fingerprintLocked(now time.Time) string {
 // has then been called too).
 func (m *Model) Tick(now time.Time) bool {
 	m.mu.Lock()
+	m.clock = now
 	idle := !m.submitting && now.Sub(m.lastAction) >= m.cfg.IdleTimeout
 	// m.keypad and m.err are only ever set on Home while Setup covers it:
 	// a half-typed claim code and its message are wiped too.
-	if idle && (m.screen != Home || m.lang != m.cfg.Lang || m.keypad != "" || m.err != "") {
+	if idle && ((m.screen != Home && m.screen != Attract) || m.lang != m.cfg.Lang || m.keypad != "" || m.err != "") {
 		m.goHomeLocked()
 		m.lang = m.cfg.Lang
 	}
+	m.tickAttractLocked(now)
 	if m.current(now) == Home {
 		n, i, count, ok := m.rotating(now)
 		switch {
 		case !ok:
 			m.rotID = ""
 		case n.ID != m.rotID:
-			m.rotID, m.rotAt = n.ID, now
+			m.showNoticeLocked(n.ID, now)
 		case now.Sub(m.rotAt) >= m.cfg.RotateInterval:
 			vis := m.visible(now)
-			m.rotID, m.rotAt = vis[(i+1)%count].ID, now
+			m.showNoticeLocked(vis[(i+1)%count].ID, now)
 		}
 	}
 	fp := m.fingerprintLocked(now)
 	changed := fp != m.fingerprint
 	m.fingerprint = fp
 	hook := m.onChange
-	m.mu.Unlock()
+	m.unlockAndReport()
 	if changed && hook != nil {
 		hook()
 	}
 	return changed
+}
+
+// showNoticeLocked puts notice id on the home rotation and reports it shown.
+func (m *Model) showNoticeLocked(id string, now time.Time) {
+	m.rotID, m.rotAt = id, now
+	m.plays = append(m.plays, protocol.PlayEvent{Kind: protocol.ItemNotice, Notice: id, At: now.UTC()})
 }
 
 // goHomeLocked returns to home and wipes the form and the receipt.
@@ -510,6 +566,7 @@ func (m *Model) goHomeLocked() {
 	m.receipt = protocol.FeedbackReceipt{}
 	m.detailID = ""
 	m.generation++
+	m.att = attractState{seq: m.att.seq}
 }
 
 // act runs an action at now: it counts as activity and clears the message.
@@ -589,7 +646,7 @@ func (m *Model) stepNotice(now time.Time, d int) {
 			return
 		}
 		vis := m.visible(now)
-		m.rotID, m.rotAt = vis[(i+d+count)%count].ID, now
+		m.showNoticeLocked(vis[(i+d+count)%count].ID, now)
 	})
 }
 
