@@ -39,6 +39,7 @@ import (
 	"github.com/shequ/shequ/hub/desired"
 	"github.com/shequ/shequ/hub/enrol"
 	"github.com/shequ/shequ/hub/fleet"
+	"github.com/shequ/shequ/hub/media"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/ratelimit"
 	"github.com/shequ/shequ/hub/signing"
@@ -49,6 +50,7 @@ import (
 // Store is everything the hub needs from its database.
 type Store interface {
 	api.Store
+	media.Store
 	fleet.Store
 	enrol.Store
 	EnsureKiosks(ctx context.Context, ids []string) error
@@ -103,6 +105,18 @@ type Config struct {
 	// BrokerReload is called after the mosquitto password and ACL files
 	// changed (external broker only), e.g. to send mosquitto SIGHUP.
 	BrokerReload func() error
+
+	// MediaMaxUpload bounds one media upload (bytes); default 500 MiB.
+	MediaMaxUpload int64
+	// MediaBitrate is the kiosk video bitrate (bits/s); default 4 Mb/s.
+	MediaBitrate int
+	// MediaAudio keeps the audio of videos (AAC); by default it is dropped.
+	MediaAudio bool
+	// ChunkSize is the chunk size of media manifests; default 256 KiB.
+	ChunkSize int
+	// MediaSends bounds the chunk messages the hub publishes at once, over
+	// all kiosks; default 4.
+	MediaSends int
 }
 
 // Hub is the hub service.
@@ -125,6 +139,8 @@ type Hub struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	reconnCh chan struct{}
+
+	media *media.Library
 
 	sec         *secrets
 	keys        *signing.Keys
@@ -253,6 +269,15 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("hub: %w", err)
 	}
 	en.Register(a)
+	lib, err := media.New(media.Config{
+		Dir: filepath.Join(h.cfg.DataDir, "media"), Store: h.store, MaxUpload: h.cfg.MediaMaxUpload,
+		Bitrate: h.cfg.MediaBitrate, Audio: h.cfg.MediaAudio, ChunkSize: h.cfg.ChunkSize, Now: h.cfg.Now,
+	}, h.log.With("component", "media"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	h.media = lib
+	lib.Register(a)
 	a.Handle("POST /api/v1/keys/rotate", http.HandlerFunc(h.rotateHandler))
 	ln, err := net.Listen("tcp", h.cfg.HTTPListen)
 	if err != nil {
@@ -294,6 +319,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.cancel = cancel
 	h.wg.Add(1)
 	go h.loop(loopCtx)
+	h.media.Start()
 	return nil
 }
 
@@ -355,6 +381,10 @@ func (h *Hub) Close() error {
 			errs = append(errs, fmt.Errorf("hub: HTTP serve: %w", err))
 		}
 		h.http = nil
+	}
+	if h.media != nil {
+		errs = append(errs, h.media.Close())
+		h.media = nil
 	}
 	if h.fleet != nil {
 		errs = append(errs, h.fleet.Close())

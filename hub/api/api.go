@@ -77,7 +77,8 @@ type API struct {
 	cfg    Config
 	log    *slog.Logger
 	mux    *http.ServeMux
-	public map[string]bool // patterns open without the admin token
+	public map[string]bool  // patterns open without the admin token
+	limits map[string]int64 // body limits other than MaxBodySize, by pattern
 }
 
 // New returns the API handler.
@@ -94,7 +95,7 @@ func New(cfg Config, log *slog.Logger) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &API{cfg: cfg, log: log, mux: http.NewServeMux(), public: map[string]bool{}}
+	a := &API{cfg: cfg, log: log, mux: http.NewServeMux(), public: map[string]bool{}, limits: map[string]int64{}}
 	a.mux.HandleFunc("POST /api/v1/notices", a.createNotice)
 	a.mux.HandleFunc("GET /api/v1/notices", a.listNotices)
 	a.mux.HandleFunc("GET /api/v1/notices/{id}", a.getNotice)
@@ -133,6 +134,13 @@ func (a *API) HandlePublic(pattern string, h http.Handler) {
 	a.mux.Handle(pattern, h)
 }
 
+// HandleLarge adds a staff endpoint whose request body may be up to limit
+// bytes (uploads); the handler reads it as a stream.
+func (a *API) HandleLarge(pattern string, h http.Handler, limit int64) {
+	a.limits[pattern] = limit
+	a.mux.Handle(pattern, h)
+}
+
 // authorized reports whether r carries the admin token.
 func (a *API) authorized(r *http.Request) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -143,8 +151,12 @@ func (a *API) authorized(r *http.Request) bool {
 // registered as public (before routing, so unknown paths reveal nothing),
 // and turns the mux's own 404 and 405 replies into JSON errors.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
 	_, pattern := a.mux.Handler(r)
+	limit, ok := a.limits[pattern]
+	if !ok {
+		limit = MaxBodySize
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if strings.HasPrefix(r.URL.Path, "/api/") && !a.public[pattern] && !a.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="shequ-hub"`)
 		a.error(w, http.StatusUnauthorized, errors.New("missing or wrong admin token (Authorization: Bearer …)"))

@@ -28,6 +28,7 @@ import (
 
 	"github.com/shequ/shequ/hub"
 	"github.com/shequ/shequ/hub/enrol"
+	"github.com/shequ/shequ/hub/media"
 	"github.com/shequ/shequ/hub/pki"
 )
 
@@ -306,6 +307,11 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string
 	fs.StringVar(&hostnames, "hostnames", "", "extra comma-separated names (DNS or IP) for the server certificate")
 	fs.BoolVar(&cfg.PlainTCP, "dev-plain", false, "plain MQTT and HTTP instead of TLS (development only)")
 	fs.IntVar(&cfg.EnrolPerMinute, "enrol-per-minute", hub.DefaultEnrolPerMinute, "enrolment attempts per client IP per minute")
+	fs.Int64Var(&cfg.MediaMaxUpload, "media-max-upload", media.DefaultMaxUpload, "largest media upload, bytes")
+	fs.IntVar(&cfg.MediaBitrate, "media-bitrate", media.DefaultBitrate, "kiosk video bitrate, bits/s")
+	fs.BoolVar(&cfg.MediaAudio, "media-audio", false, "keep the audio of videos (AAC)")
+	fs.IntVar(&cfg.ChunkSize, "chunk-size", media.DefaultChunkSize, "media chunk size for MQTT transfers, bytes")
+	fs.IntVar(&cfg.MediaSends, "media-sends", 0, "chunk messages published at once (default 4)")
 	fs.StringVar(&pidfile, "mosquitto-pidfile", "", "external mosquitto's pid file: SIGHUP it after the passwd/acl files change")
 	if err := parse(fs, args, 0); err != nil {
 		return err

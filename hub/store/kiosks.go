@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -70,15 +71,26 @@ func (s *SQLite) ApplyPresence(ctx context.Context, p protocol.Presence, at time
 // (a heartbeat that arrives after the session's last will does not revive
 // it). It reports whether the heartbeat was applied.
 func (s *SQLite) ApplyHeartbeat(ctx context.Context, h protocol.Heartbeat, at time.Time) (bool, error) {
+	media := h.Media
+	if media == nil {
+		media = []protocol.MediaStatus{}
+	}
+	mediaJSON, err := json.Marshal(media)
+	if err != nil {
+		return false, fmt.Errorf("store: heartbeat of %s: media: %w", h.Kiosk, err)
+	}
 	res, err := s.db.ExecContext(ctx, `INSERT INTO kiosks
-		(id, online, last_seen, epoch, software_version, uptime, outbox_depth, content_version, free_disk)
-		VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+		(id, online, last_seen, epoch, software_version, uptime, outbox_depth, content_version, free_disk,
+		 media, cache_bytes, cache_quota)
+		VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 		ON CONFLICT (id) DO UPDATE SET
 			online = CASE WHEN ?3 > kiosks.epoch THEN 1 ELSE kiosks.online END,
 			last_seen = ?2, epoch = ?3, software_version = ?4, uptime = ?5,
-			outbox_depth = ?6, content_version = ?7, free_disk = ?8
+			outbox_depth = ?6, content_version = ?7, free_disk = ?8,
+			media = ?9, cache_bytes = ?10, cache_quota = ?11
 		WHERE ?3 >= kiosks.epoch`,
-		h.Kiosk, at.UnixNano(), h.Epoch, h.SoftwareVersion, h.UptimeSeconds, h.OutboxDepth, h.ContentVersion, h.FreeDiskBytes)
+		h.Kiosk, at.UnixNano(), h.Epoch, h.SoftwareVersion, h.UptimeSeconds, h.OutboxDepth, h.ContentVersion, h.FreeDiskBytes,
+		string(mediaJSON), h.CacheBytes, h.CacheQuota)
 	if err != nil {
 		return false, fmt.Errorf("store: heartbeat of %s: %w", h.Kiosk, err)
 	}
