@@ -27,6 +27,7 @@ import (
 	"github.com/shequ/shequ/agent/enrol"
 	"github.com/shequ/shequ/agent/link"
 	"github.com/shequ/shequ/agent/localapi"
+	"github.com/shequ/shequ/agent/media"
 	"github.com/shequ/shequ/agent/store"
 	"github.com/shequ/shequ/protocol"
 )
@@ -46,6 +47,19 @@ type Config struct {
 	ReconnectMax      time.Duration // default 60s
 	SoftwareVersion   string        // default "dev"
 	HardwareID        string        // optional override (default from DMI product UUID or /etc/machine-id)
+
+	// Media cache (agent/media): files in DataDir/media, readable by SocketGroup.
+	MediaQuota        int64         // default 2 GiB
+	MinFreeDisk       int64         // default 512 MiB; negative: none
+	MediaStagger      time.Duration // default 60s; negative: start at once
+	MediaConcurrency  int           // files fetched at once; default 1
+	MediaWindow       int           // chunk requests in flight per file; default 8
+	MediaChunkTimeout time.Duration // default 15s
+	MediaRetryMin     time.Duration // first retry of a failed file; default 5s
+	// MediaHTTP is the hub's https base URL to fetch media from with HTTP
+	// range requests (pinned CA, the device's MQTT credentials as basic
+	// auth); empty: over MQTT.
+	MediaHTTP string
 }
 
 // EnrolConfig configures Enrol.
@@ -126,6 +140,9 @@ type Agent struct {
 	st        *store.Store
 	kiosk     string // from the identity; empty before enrolment
 	link      *link.Link
+	cache     *media.Cache
+	bg        sync.WaitGroup // the cache's downloader and the plays flusher
+	bgErr     chan error     // their errors, buffered
 	api       *localapi.Server
 	ctx       context.Context // the agent's lifetime, from Start to Close
 	stop      context.CancelFunc
@@ -184,14 +201,29 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), st.Close())
 	}
+	cache, err := media.Open(media.Config{
+		Dir: a.cfg.DataDir, Group: a.cfg.SocketGroup, Kiosk: id.Kiosk,
+		Quota: a.cfg.MediaQuota, MinFreeDisk: a.cfg.MinFreeDisk, Stagger: a.cfg.MediaStagger,
+		Concurrency: a.cfg.MediaConcurrency, Window: a.cfg.MediaWindow,
+		ChunkTimeout: a.cfg.MediaChunkTimeout, RetryMin: a.cfg.MediaRetryMin,
+		Verify: func(data []byte) (protocol.Manifest, error) { return verifyManifest(st, data) },
+		OnHeld: func(string) { a.broadcast(protocol.LocalEvent{Type: protocol.EventNotices, Version: a.heldVersion()}) },
+	}, a.log.With("part", "media"))
+	if err != nil {
+		return errors.Join(fmt.Errorf("agent: %w", err), st.Close())
+	}
+	if ok {
+		cache.Want(doc)
+	}
 	a.startedAt = time.Now()
-	a.st = st
+	a.st, a.cache = st, cache
+	a.bgErr = make(chan error, 2)
 	a.ctx, a.stop = context.WithCancel(ctx)
 	if enrolled {
 		if err := a.startLinkLocked(id); err != nil {
 			a.stop()
-			a.st = nil
-			return errors.Join(err, st.Close())
+			a.st, a.cache = nil, nil
+			return errors.Join(err, cache.Close(), st.Close())
 		}
 	} else {
 		a.log.Warn("not enrolled: no hub connection until enrolment (agent enrol, or the kiosk's setup screen)")
@@ -204,8 +236,9 @@ func (a *Agent) Start(ctx context.Context) error {
 			if a.linkDone != nil {
 				errs = append(errs, <-a.linkDone)
 			}
-			a.st, a.link, a.linkDone = nil, nil, nil
-			return errors.Join(append(errs, fmt.Errorf("agent: %w", err), st.Close())...)
+			a.bg.Wait()
+			a.st, a.link, a.linkDone, a.cache = nil, nil, nil, nil
+			return errors.Join(append(errs, fmt.Errorf("agent: %w", err), cache.Close(), st.Close())...)
 		}
 		a.api = api
 	}
@@ -225,15 +258,155 @@ func (a *Agent) startLinkLocked(id store.Identity) error {
 		ReconnectMax:      a.cfg.ReconnectMax,
 		SoftwareVersion:   a.cfg.SoftwareVersion,
 		StartedAt:         a.startedAt,
+		Media:             a.cache,
+		MediaStatus:       a.cache.Status,
 	}, a.st, observer{a}, a.log.With("kiosk", id.Kiosk))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	var req media.Requester = l
+	if a.cfg.MediaHTTP != "" {
+		h, err := media.NewHTTP(a.ctx, media.HTTPConfig{
+			BaseURL: a.cfg.MediaHTTP, CACert: id.CACert, Username: id.MQTTUsername, Password: id.MQTTPassword,
+		}, a.cache)
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		req = h
+	}
 	done := make(chan error, 1)
-	ctx := a.ctx
+	ctx, st, cache := a.ctx, a.st, a.cache
 	go func() { done <- l.Run(ctx) }()
 	a.kiosk, a.link, a.linkDone = id.Kiosk, l, done
+	a.flushOnce(st, id.Kiosk, l)
+	a.bg.Add(2)
+	go func() {
+		defer a.bg.Done()
+		if err := cache.Run(ctx, req); err != nil {
+			a.log.Error("media downloader stopped", "err", err)
+			a.bgErr <- fmt.Errorf("agent: media: %w", err)
+		}
+	}()
+	go func() {
+		defer a.bg.Done()
+		a.flushPlays(ctx, st, id.Kiosk, l)
+	}()
 	return nil
+}
+
+// verifyManifest checks a signed manifest envelope with the hub key the
+// device trusts now.
+func verifyManifest(st *store.Store, data []byte) (protocol.Manifest, error) {
+	id, ok, err := st.Identity()
+	if err != nil {
+		return protocol.Manifest{}, err
+	}
+	if !ok {
+		return protocol.Manifest{}, store.ErrNotEnrolled
+	}
+	key, err := id.TrustedKey()
+	if err != nil {
+		return protocol.Manifest{}, err
+	}
+	env, m, err := protocol.DecodeManifest(data)
+	if err != nil {
+		return m, err
+	}
+	if err := protocol.VerifyEnvelope(env, key); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// flushPlays turns the play counts of every finished hour into outbox
+// records at the start of every hour until ctx is done (startLinkLocked
+// flushes once at start).
+func (a *Agent) flushPlays(ctx context.Context, st *store.Store, kiosk string, l *link.Link) {
+	for {
+		now := time.Now()
+		t := time.NewTimer(now.Truncate(time.Hour).Add(time.Hour + time.Second).Sub(now))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if a.flushOnce(st, kiosk, l) > 0 {
+			a.broadcast(protocol.LocalEvent{Type: protocol.EventStatus})
+		}
+	}
+}
+
+// flushOnce queues the finished hours' play counts and wakes the link; it
+// may run with a.mu held.
+func (a *Agent) flushOnce(st *store.Store, kiosk string, l *link.Link) int {
+	n, err := st.FlushPlays(kiosk, time.Now())
+	switch {
+	case err != nil:
+		a.log.Error("play counts not flushed", "err", err)
+	case n > 0:
+		a.log.Info("play stats queued", "records", n)
+		l.Wake()
+	}
+	return n
+}
+
+// FlushPlays queues the play counts of every hour that ended by now, as
+// the hourly flush does, and wakes the link. For tests and technicians.
+func (a *Agent) FlushPlays(now time.Time) (int, error) {
+	st, l, kiosk := a.parts()
+	if st == nil {
+		return 0, ErrNotStarted
+	}
+	if kiosk == "" {
+		return 0, ErrNotEnrolled
+	}
+	n, err := st.FlushPlays(kiosk, now)
+	if err != nil {
+		return 0, fmt.Errorf("agent: %w", err)
+	}
+	if n > 0 {
+		l.Wake()
+	}
+	return n, nil
+}
+
+// Play counts a play event of the kiosk (proof of play) and remembers the
+// file on screen, which is never removed.
+func (a *Agent) Play(e protocol.PlayEvent) error {
+	st, _, kiosk := a.parts()
+	if st == nil {
+		return ErrNotStarted
+	}
+	if kiosk == "" {
+		return ErrNotEnrolled
+	}
+	if err := st.AddPlay(e); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if e.Media != "" {
+		a.mu.Lock()
+		c := a.cache
+		a.mu.Unlock()
+		if c != nil {
+			c.Played(e.Media, e.At)
+		}
+	}
+	return nil
+}
+
+// Media returns the media cache (nil when not started): its progress and
+// files, for tests and technicians.
+func (a *Agent) Media() *media.Cache {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cache
+}
+
+func (a *Agent) heldVersion() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.version
 }
 
 // Enrol enrols the device with the hub of Config.HubURL using a claim code
@@ -288,7 +461,7 @@ func (a *Agent) Enrol(ctx context.Context, claimCode string) error {
 // local API, ends all event subscriptions and closes the database.
 func (a *Agent) Close() error {
 	a.mu.Lock()
-	st, api, stop, done := a.st, a.api, a.stop, a.linkDone
+	st, api, stop, done, cache := a.st, a.api, a.stop, a.linkDone, a.cache
 	a.st, a.link, a.api, a.stop, a.linkDone, a.kiosk = nil, nil, nil, nil, nil, ""
 	a.mu.Unlock()
 	if st == nil {
@@ -304,6 +477,14 @@ func (a *Agent) Close() error {
 			errs = append(errs, fmt.Errorf("agent: link: %w", err))
 		}
 	}
+	a.bg.Wait()
+	for len(a.bgErr) > 0 {
+		errs = append(errs, <-a.bgErr)
+	}
+	errs = append(errs, cache.Close())
+	a.mu.Lock()
+	a.cache = nil
+	a.mu.Unlock()
 	a.mu.Lock()
 	for ch := range a.subs {
 		delete(a.subs, ch)
@@ -366,16 +547,26 @@ func (a *Agent) Notices() (protocol.LocalNotices, error) {
 	if err != nil {
 		return protocol.LocalNotices{}, fmt.Errorf("agent: %w", err)
 	}
-	return Unexpired(kiosk, doc, time.Now()), nil
+	out := Unexpired(kiosk, doc, time.Now())
+	if c := a.Media(); c != nil {
+		out.Media = c.Held()
+	}
+	return out, nil
 }
 
 // Unexpired is the LocalNotices for a desired-state document at now: every
-// notice whose ValidUntil is unset or after now.
+// notice and playlist whose ValidUntil is unset or after now (active and
+// scheduled), in the document's order. Media is left to the caller.
 func Unexpired(kiosk string, doc protocol.DesiredState, now time.Time) protocol.LocalNotices {
 	out := protocol.LocalNotices{Kiosk: kiosk, Version: doc.Version, Station: doc.Station, Notices: []protocol.Notice{}}
 	for _, n := range doc.Notices {
 		if n.ValidUntil.IsZero() || now.Before(n.ValidUntil) {
 			out.Notices = append(out.Notices, n)
+		}
+	}
+	for _, p := range doc.Playlists {
+		if p.ValidUntil.IsZero() || now.Before(p.ValidUntil) {
+			out.Playlists = append(out.Playlists, p)
 		}
 	}
 	return out
@@ -462,13 +653,20 @@ var _ link.Observer = observer{}
 
 func (o observer) Connected(up bool) {
 	o.a.log.Info("hub connection", "up", up)
+	if c := o.a.Media(); up && c != nil {
+		c.Kick()
+	}
 	o.a.broadcast(protocol.LocalEvent{Type: protocol.EventStatus})
 }
 
 func (o observer) DesiredApplied(doc protocol.DesiredState) {
 	o.a.mu.Lock()
 	o.a.version, o.a.lastSync = doc.Version, time.Now()
+	c := o.a.cache
 	o.a.mu.Unlock()
+	if c != nil {
+		c.Want(doc)
+	}
 	o.a.broadcast(protocol.LocalEvent{Type: protocol.EventNotices, Version: doc.Version})
 }
 

@@ -82,6 +82,18 @@ type Config struct {
 	ConnectTimeout    time.Duration // connect and subscribe; default 10s
 	SoftwareVersion   string        // default "dev"
 	StartedAt         time.Time     // for the heartbeat's uptime; default: when New is called
+	// Media receives verified manifests and chunks; nil: they are dropped.
+	Media MediaSink
+	// MediaStatus reports the media cache for heartbeats; nil: none.
+	MediaStatus func() (files []protocol.MediaStatus, bytes, quota int64)
+}
+
+// MediaSink takes the manifests (signed envelopes, verified) and chunks
+// (not yet checked against their manifest) the hub sends. Its methods are
+// called from the session goroutine and must not block.
+type MediaSink interface {
+	DeliverManifest(data []byte)
+	DeliverChunk(c protocol.Chunk)
 }
 
 func (c *Config) setDefaults() {
@@ -152,6 +164,7 @@ type Link struct {
 	log *slog.Logger
 
 	topicFeedback, topicPresence, topicHeartbeat string
+	topicMedia, topicPlays                       string
 	filters                                      map[string]byte
 
 	wake  chan struct{} // a new outbox record; capacity 1
@@ -164,6 +177,7 @@ type Link struct {
 
 	connected atomic.Bool
 	epoch     atomic.Int64
+	client    atomic.Pointer[paho.Client] // while connected
 }
 
 // New returns a link for the device enrolled in st, publishing its outbox.
@@ -206,6 +220,8 @@ func New(cfg Config, st *store.Store, obs Observer, log *slog.Logger) (*Link, er
 		topicFeedback:  protocol.UpTopic(k, protocol.ChannelFeedback).String(),
 		topicPresence:  protocol.UpTopic(k, protocol.ChannelPresence).String(),
 		topicHeartbeat: protocol.UpTopic(k, protocol.ChannelHeartbeat).String(),
+		topicMedia:     protocol.UpTopic(k, protocol.ChannelMedia).String(),
+		topicPlays:     protocol.UpTopic(k, protocol.ChannelPlays).String(),
 		filters:        filters,
 		wake:           make(chan struct{}, 1),
 		inbox:          make(chan inbound, inboxCap),
@@ -363,9 +379,11 @@ func (l *Link) session(ctx context.Context) (time.Duration, error) {
 	}
 	l.log.Info("mqtt connected", "broker", l.id.BrokerURL, "epoch", epoch)
 
+	l.client.Store(&c)
 	l.connected.Store(true)
 	l.obs.Connected(true)
 	defer func() {
+		l.client.Store(nil)
 		l.connected.Store(false)
 		l.obs.Connected(false)
 	}()
@@ -492,7 +510,11 @@ func (p *pump) fill() error {
 // publish sends one record at QoS 1 without waiting for the PUBACK, which
 // proves nothing; only an early failure (not connected) ends the session.
 func (p *pump) publish(id string, data []byte) error {
-	if err := p.l.send(p.c, p.l.topicFeedback, 1, data); err != nil {
+	topic := p.l.topicFeedback
+	if env, err := protocol.DecodeEnvelope(data); err == nil && env.Type == protocol.TypePlays {
+		topic = p.l.topicPlays
+	}
+	if err := p.l.send(p.c, topic, 1, data); err != nil {
 		return fmt.Errorf("link: publish %s: %w", id, err)
 	}
 	return nil
@@ -580,6 +602,53 @@ func (l *Link) handle(in inbound, p *pump) error {
 		return l.applyDesired(m)
 	case protocol.TypeKeys:
 		return l.adoptKeys(m, p)
+	case protocol.TypeManifest:
+		if l.cfg.Media != nil {
+			l.cfg.Media.DeliverManifest(in.payload)
+		}
+	case protocol.TypeChunk:
+		if l.cfg.Media != nil {
+			l.cfg.Media.DeliverChunk(m.chk)
+		}
+	}
+	return nil
+}
+
+// ErrNotConnected means a request was not sent because the link is down.
+var ErrNotConnected = errors.New("link: not connected")
+
+// RequestManifest asks the hub for a media file's manifest.
+func (l *Link) RequestManifest(sha string) error {
+	return l.requestMedia(protocol.MediaRequest{SHA256: sha, Manifest: true})
+}
+
+// RequestChunks asks the hub for chunks of a media file (at most
+// protocol.MaxRequestChunks per message; more are split).
+func (l *Link) RequestChunks(sha string, idx []int) error {
+	for len(idx) > 0 {
+		n := min(len(idx), protocol.MaxRequestChunks)
+		if err := l.requestMedia(protocol.MediaRequest{SHA256: sha, Chunks: idx[:n]}); err != nil {
+			return err
+		}
+		idx = idx[n:]
+	}
+	return nil
+}
+
+func (l *Link) requestMedia(r protocol.MediaRequest) error {
+	c := l.client.Load()
+	if c == nil {
+		return ErrNotConnected
+	}
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("link: media request: %w", err)
+	}
+	data, err := protocol.Encode(protocol.TypeMedia, time.Now(), r)
+	if err != nil {
+		return fmt.Errorf("link: media request: %w", err)
+	}
+	if err := l.send(*c, l.topicMedia, 1, data); err != nil {
+		return fmt.Errorf("link: media request: %w", err)
 	}
 	return nil
 }
@@ -690,7 +759,18 @@ func (l *Link) Heartbeat(epoch int64) (protocol.Heartbeat, error) {
 	} else {
 		free = int64(fs.Bavail) * int64(fs.Bsize)
 	}
+	var media []protocol.MediaStatus
+	var cacheBytes, cacheQuota int64
+	if l.cfg.MediaStatus != nil {
+		media, cacheBytes, cacheQuota = l.cfg.MediaStatus()
+		if len(media) > protocol.MaxMedia {
+			media = media[:protocol.MaxMedia]
+		}
+	}
 	return protocol.Heartbeat{
+		Media:           media,
+		CacheBytes:      cacheBytes,
+		CacheQuota:      cacheQuota,
 		Kiosk:           l.id.Kiosk,
 		Epoch:           epoch,
 		SoftwareVersion: l.cfg.SoftwareVersion,

@@ -49,6 +49,8 @@ type message struct {
 	typ  string
 	doc  protocol.DesiredState // TypeDesired
 	ack  protocol.Ack          // TypeAck
+	man  protocol.Manifest     // TypeManifest
+	chk  protocol.Chunk        // TypeChunk
 	next ed25519.PublicKey     // TypeKeys: newest key of the chain
 	ser  int64                 // TypeKeys: its serial
 	kids []string              // TypeKeys: kids of the chain up to next
@@ -87,6 +89,18 @@ func (v *verifier) check(topic string, payload []byte) (message, error) {
 			return m, err
 		}
 		return m, v.verify(m.env)
+	case top.Channel == protocol.ChannelManifest && own:
+		m.typ = protocol.TypeManifest
+		if m.env, m.man, err = protocol.DecodeManifest(payload); err != nil {
+			return m, err
+		}
+		return m, v.verify(m.env)
+	case top.Channel == protocol.ChannelChunk && own:
+		// Chunks are not signed: the signed manifest covers their hashes,
+		// checked by the media cache.
+		m.typ = protocol.TypeChunk
+		m.env, m.chk, err = protocol.DecodeChunk(payload)
+		return m, err
 	case top.Channel == protocol.ChannelKeys && top.Kiosk == v.root:
 		m.typ = protocol.TypeKeys
 		var chain protocol.KeyChain

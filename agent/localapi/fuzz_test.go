@@ -17,7 +17,12 @@ import (
 
 // fakeBackend accepts every valid request; it stands in for the agent so
 // the fuzzer exercises only the HTTP handling.
-type fakeBackend struct{ n, enrols int }
+type fakeBackend struct{ n, enrols, plays int }
+
+func (f *fakeBackend) Play(e protocol.PlayEvent) error {
+	f.plays++
+	return nil
+}
 
 func (f *fakeBackend) Enrol(_ context.Context, code string) error {
 	if err := protocol.ValidClaimCode(code); err != nil {
@@ -78,6 +83,43 @@ func FuzzFeedbackHandler(f *testing.F) {
 				t.Fatalf("error reply %q is not an ErrorResponse", rec.Body.String())
 			}
 			if decodeErr == nil || b.n != 0 {
+				t.Fatalf("%d for a valid body", rec.Code)
+			}
+		default:
+			t.Fatalf("status %d", rec.Code)
+		}
+	})
+}
+
+// FuzzPlayHandler posts arbitrary bodies to POST /v1/plays: 204 exactly
+// when the body is a valid play event (and the backend counted it once),
+// otherwise 400 or 413 with an ErrorResponse.
+func FuzzPlayHandler(f *testing.F) {
+	seed, err := os.ReadFile("../../protocol/testdata/play_event.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(`{"kind":"notice","notice":"n1","at":"2026-11-26T10:00:00Z"}`))
+	f.Add([]byte(`{"kind":"video","media":"00","at":"2026-11-26T10:00:00Z"}`))
+	f.Add([]byte(strings.Repeat("{", 2000)))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := &fakeBackend{}
+		h := New(Config{}, b, slog.New(slog.DiscardHandler)).Handler()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, protocol.LocalPathPlays, strings.NewReader(string(body))))
+		_, decodeErr := protocol.DecodePlayEvent(body)
+		switch rec.Code {
+		case http.StatusNoContent:
+			if decodeErr != nil || b.plays != 1 {
+				t.Fatalf("204 for a body the decoder refuses (%v)", decodeErr)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			var e protocol.ErrorResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Fatalf("error reply %q is not an ErrorResponse", rec.Body.String())
+			}
+			if decodeErr == nil || b.plays != 0 {
 				t.Fatalf("%d for a valid body", rec.Code)
 			}
 		default:

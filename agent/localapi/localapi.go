@@ -44,6 +44,8 @@ type Backend interface {
 	Enrol(ctx context.Context, claimCode string) error
 	SubmitFeedback(req protocol.FeedbackRequest) (protocol.FeedbackReceipt, error)
 	Notices() (protocol.LocalNotices, error)
+	// Play counts a play event (proof of play; the file on screen).
+	Play(e protocol.PlayEvent) error
 	Status() protocol.AgentStatus
 	// Subscribe returns a stream of events and a function that ends it.
 	Subscribe() (events <-chan protocol.LocalEvent, cancel func())
@@ -99,6 +101,7 @@ func (s *Server) Handler() http.Handler {
 		protocol.LocalPathStatus:   {http.MethodGet: s.status},
 		protocol.LocalPathEvents:   {http.MethodGet: s.events},
 		protocol.LocalPathEnrol:    {http.MethodPost: s.enrol},
+		protocol.LocalPathPlays:    {http.MethodPost: s.play},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		methods, ok := routes[r.URL.Path]
@@ -234,6 +237,37 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusInternalServerError, "feedback not saved; please try again")
 	default:
 		s.writeJSON(w, http.StatusCreated, rc)
+	}
+}
+
+// play counts a play event: 204.
+func (s *Server) play(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxPlayEventSize))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("play event larger than %d bytes", protocol.MaxPlayEventSize))
+		return
+	case err != nil:
+		s.writeError(w, http.StatusBadRequest, "reading request: "+err.Error())
+		return
+	}
+	e, err := protocol.DecodePlayEvent(body)
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	err = s.b.Play(e)
+	switch {
+	case errors.Is(err, protocol.ErrInvalid):
+		s.writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrNotEnrolled):
+		s.writeError(w, http.StatusServiceUnavailable, ErrNotEnrolled.Error())
+	case err != nil:
+		s.log.Error("play not counted", "err", err)
+		s.writeError(w, http.StatusInternalServerError, "play not counted")
+	default:
+		w.WriteHeader(http.StatusNoContent)
 	}
 }
 

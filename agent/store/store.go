@@ -26,7 +26,7 @@ import (
 
 // SchemaVersion is the schema this build writes. Files with an older schema
 // are migrated on Open; files with a newer one are refused.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // Sentinel errors, returned wrapped; test with errors.Is.
 var (
@@ -49,6 +49,7 @@ var (
 	bucketDeadLetter = []byte("deadletter")
 	bucketState      = []byte("state")
 	bucketIdentity   = []byte("identity")
+	bucketPlays      = []byte("plays") // hour (RFC 3339) + "|" + item → JSON protocol.PlayCount
 
 	keySchema    = []byte("schema")     // uint64, big-endian
 	keyEpoch     = []byte("epoch")      // int64, big-endian: last session epoch issued
@@ -65,7 +66,7 @@ var (
 
 // maxDeadRecordSize bounds a stored dead-letter value: a feedback envelope
 // (base64 in JSON) plus its reason.
-const maxDeadRecordSize = 4*protocol.MaxFeedbackSize + 4<<10
+const maxDeadRecordSize = 4*max(protocol.MaxFeedbackSize, protocol.MaxPlaysSize) + 4<<10
 
 // migrations[i] migrates a file from schema i to schema i+1. Append only;
 // never edit a migration that has shipped.
@@ -95,6 +96,14 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 3 → 4: protocol v3 (media). Feedback did not change; re-wrap the
 	// outbox's v2 envelopes as v3, as 1 → 2 did.
 	rewrapOutbox,
+	// 4 → 5: proof of play. Plays counted per hour and item until the hour
+	// is over and becomes a PlayStats record in the outbox.
+	func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketPlays); err != nil {
+			return fmt.Errorf("create bucket %s: %w", bucketPlays, err)
+		}
+		return nil
+	},
 }
 
 // rewrapOutbox re-wraps every outbox record of an older protocol version as

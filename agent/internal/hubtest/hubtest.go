@@ -97,7 +97,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 // subscribe only to down/{node}/+ or down/{node}/{channel} of its nodes.
 func allowed(user string, nodes []string, topic string, write bool) bool {
 	if write {
-		for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat} {
+		for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelMedia, protocol.ChannelPlays} {
 			if topic == protocol.UpTopic(user, ch).String() {
 				return true
 			}
@@ -205,6 +205,8 @@ type Hub struct {
 	queues map[protocol.Topic]chan Message // one per kiosk and channel
 	keys   []ed25519.PrivateKey            // every signing key, oldest first
 	chain  protocol.KeyChain
+
+	media mediaServer
 }
 
 // queueCap bounds the messages held per kiosk and channel.
@@ -248,6 +250,7 @@ func NewHub(t testing.TB, b *Broker) *Hub {
 	t.Helper()
 	k := NewKey(t)
 	h := &Hub{t: t, b: b, queues: make(map[protocol.Topic]chan Message), keys: []ed25519.PrivateKey{k}}
+	h.media = mediaServer{files: map[string]*mediaFile{}, chunkReqs: map[string]map[int]int{}, manReqs: map[string]int{}, corrupt: map[string]map[int]bool{}, sent: map[string]map[int]int{}, budget: -1}
 	h.chain.Links = []protocol.KeyLink{{Serial: 1, Key: protocol.EncodeKey(k.Public().(ed25519.PublicKey)), KID: protocol.KeyID(k.Public().(ed25519.PublicKey))}}
 	pw := Password(t)
 	b.addHub(pw)
@@ -257,7 +260,7 @@ func NewHub(t testing.TB, b *Broker) *Hub {
 	h.c = paho.NewClient(opts)
 	h.wait(h.c.Connect(), "connect")
 	filters := map[string]byte{}
-	for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat} {
+	for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelPlays} {
 		filters[protocol.UpFilter(ch)] = 1
 	}
 	h.wait(h.c.SubscribeMultiple(filters, func(_ paho.Client, m paho.Message) {
@@ -272,7 +275,18 @@ func NewHub(t testing.TB, b *Broker) *Hub {
 			t.Errorf("hubtest: message buffer full; dropped one on %s", m.Topic())
 		}
 	}), "subscribe")
-	t.Cleanup(func() { h.c.Disconnect(0) })
+	reqs, done := make(chan mediaRequest, queueCap), make(chan struct{})
+	h.wait(h.c.Subscribe(protocol.UpFilter(protocol.ChannelMedia), 1, h.onMediaRequest(reqs)), "subscribe media")
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		h.serveMedia(reqs, done)
+	}()
+	t.Cleanup(func() {
+		close(done)
+		<-served
+		h.c.Disconnect(0)
+	})
 	return h
 }
 
@@ -387,6 +401,18 @@ func (h *Hub) Feedback(kiosk string, timeout time.Duration) (string, protocol.Fe
 		h.t.Fatalf("hubtest: feedback: %v", err)
 	}
 	return env.ID, fb
+}
+
+// Plays waits for the next PlayStats record of kiosk and returns its
+// record id and body.
+func (h *Hub) Plays(kiosk string, timeout time.Duration) (string, protocol.PlayStats) {
+	h.t.Helper()
+	m := h.Next(kiosk, protocol.ChannelPlays, timeout)
+	env, ps, err := protocol.DecodePlays(m.Payload)
+	if err != nil {
+		h.t.Fatalf("hubtest: plays: %v", err)
+	}
+	return env.ID, ps
 }
 
 // Ack acknowledges a record of kiosk, signed with the current key.

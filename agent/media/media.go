@@ -1,0 +1,558 @@
+// Package media is the agent's media cache and downloader: it holds the
+// files the playlists of the held desired state need, each named by its
+// SHA-256 under Dir/media/<sha256>, and fetches the missing ones in chunks
+// checked against a manifest the hub signed.
+//
+// # Files
+//
+// Complete, verified files live in Dir/media (0750, group: the kiosk UI's,
+// which reads them); a file being fetched lives in Dir/media/partial and
+// its download state (the signed manifest envelope and a bitmap of the
+// chunks written) in a bbolt file, Dir/media.db, so a download survives a
+// restart and continues with the missing chunks only. The bitmap is
+// persisted after the data it covers is fsynced, every PersistEvery chunks
+// and whenever the downloader stops. On Open every complete file is hashed
+// again; a damaged one is removed (and fetched again when wanted).
+//
+// # Downloads
+//
+// Run fetches the wanted files (Want) in playlist order, at most
+// Concurrency at a time, each after a staggered delay drawn from a hash of
+// the kiosk id and the file's hash (so a fleet does not ask at once). For
+// each file it asks for the manifest (checked with Config.Verify: signed by
+// the trusted hub key; its size and hash must match the reference), then
+// for chunks, keeping at most Window requests in flight and asking again
+// after ChunkTimeout. A chunk whose hash does not match the manifest is
+// dropped and asked again. When every chunk is in, the whole file is
+// hashed, fsynced and renamed into place; a bad whole-file hash drops the
+// partial file and starts again.
+//
+// How requests travel is a Requester's business: the MQTT link publishes
+// them (and hands back what the hub sends with DeliverManifest and
+// DeliverChunk), HTTP issues range requests.
+//
+// # Space
+//
+// The wanted files are taken in playlist order while they fit in Quota;
+// the rest are reported failed ("quota"). A file is not started, and a
+// download is stopped, when the disk would have less than MinFreeDisk free
+// ("disk full", retried with backoff). Files no longer wanted are removed
+// only once every wanted file is held, and never a file the kiosk showed
+// within OnScreenFor.
+package media
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/shequ/shequ/protocol"
+)
+
+// Failure reasons reported in MediaStatus.
+const (
+	ReasonQuota    = "quota"
+	ReasonDiskFull = "disk full"
+	ReasonHash     = "hash mismatch"
+	ReasonManifest = "bad manifest"
+)
+
+// Config configures a Cache. Zero values mean the defaults.
+type Config struct {
+	Dir          string        // required: files in Dir/media, state in Dir/media.db
+	Group        string        // group that may read Dir/media (the kiosk UI's); empty: the agent's
+	Kiosk        string        // kiosk id, for the staggered start
+	Quota        int64         // bytes of media held at most; default 2 GiB
+	MinFreeDisk  int64         // bytes always left free on the disk; default 512 MiB; negative: none
+	Stagger      time.Duration // start of each download spread over this; default 60s; negative: none
+	Concurrency  int           // files fetched at once; default 1
+	Window       int           // chunk requests in flight per file; default 8
+	ChunkTimeout time.Duration // a request unanswered this long is made again; default 15s
+	PersistEvery int           // chunks between bitmap writes; default 16
+	OnScreenFor  time.Duration // a file shown this recently is never removed; default 10m
+	RetryMin     time.Duration // first retry after "disk full" or a bad file; default 5s (doubling to 30m)
+	// Verify checks a signed manifest envelope and returns the manifest;
+	// required.
+	Verify func(data []byte) (protocol.Manifest, error)
+	// OnHeld is called (from the downloader goroutine, must not block)
+	// when a file becomes held.
+	OnHeld func(sha string)
+}
+
+func (c *Config) setDefaults() {
+	if c.Quota <= 0 {
+		c.Quota = 2 << 30
+	}
+	switch {
+	case c.MinFreeDisk == 0:
+		c.MinFreeDisk = 512 << 20
+	case c.MinFreeDisk < 0:
+		c.MinFreeDisk = 0
+	}
+	switch {
+	case c.Stagger == 0:
+		c.Stagger = 60 * time.Second
+	case c.Stagger < 0:
+		c.Stagger = 0
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
+	}
+	if c.Window <= 0 {
+		c.Window = 8
+	}
+	c.Window = min(c.Window, protocol.MaxRequestChunks)
+	if c.ChunkTimeout <= 0 {
+		c.ChunkTimeout = 15 * time.Second
+	}
+	if c.PersistEvery <= 0 {
+		c.PersistEvery = 16
+	}
+	if c.OnScreenFor <= 0 {
+		c.OnScreenFor = 10 * time.Minute
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 5 * time.Second
+	}
+}
+
+// Requester sends requests for a file's manifest or chunks; the answers
+// come back through DeliverManifest and DeliverChunk. A request that
+// fails (e.g. not connected) is made again after ChunkTimeout.
+type Requester interface {
+	RequestManifest(sha string) error
+	RequestChunks(sha string, idx []int) error
+}
+
+// Progress is one wanted file's state, with chunk counts.
+type Progress struct {
+	protocol.MediaStatus
+	Have, Total int // chunks written and in the manifest (0 before it)
+}
+
+var bucketPartial = []byte("partial")
+
+// maxStateSize bounds a stored download state.
+const maxStateSize = protocol.MaxManifestSize + protocol.MaxManifestChunks/8 + 4<<10
+
+// state is a download's persisted state.
+type state struct {
+	Manifest []byte `json:"manifest"` // signed envelope as received
+	Bitmap   []byte `json:"bitmap"`
+}
+
+// job is a download in progress.
+type job struct {
+	ref      protocol.MediaRef
+	man      *protocol.Manifest
+	env      []byte
+	bits     []byte
+	have     int
+	inflight map[int]time.Time
+	askedAt  time.Time // manifest request
+	f        *os.File
+	dirty    int // chunks written since the bitmap was persisted
+	chunks   int // chunk requests made (tests and logs)
+	cursor   int // every chunk before it is written
+}
+
+// delivery is a manifest or a chunk handed to the downloader.
+type delivery struct {
+	manifest []byte
+	chunk    protocol.Chunk
+}
+
+// Cache is the media cache. Create with Open, run the downloader with Run.
+type Cache struct {
+	cfg   Config
+	log   *slog.Logger
+	db    *bolt.DB
+	dir   string // Dir/media
+	part  string // Dir/media/partial
+	in    chan delivery
+	wake  chan struct{}
+	kick  chan struct{}
+	start time.Time
+
+	mu       sync.Mutex
+	held     map[string]int64 // sha → size of complete files
+	kinds    map[string]protocol.MediaKind
+	want     []protocol.MediaRef // in playlist order
+	status   map[string]Progress
+	failedAt map[string]time.Time // retry time of failed files
+	shown    map[string]time.Time // last play event per file
+	requests int                  // chunk indexes requested, all files
+	corrupt  int                  // chunks dropped for a bad hash
+	wantSet  bool                 // Want was called: until then nothing is removed
+	gcNeeded bool                 // the wanted set or the files held changed
+	gcAt     time.Time            // last removal pass
+	retries  map[string]int       // failures in a row per file, for the backoff
+	chunkSz  map[string]int       // chunk size of the manifest of each job
+}
+
+// Open opens the cache in cfg.Dir, checking every complete file again.
+func Open(cfg Config, log *slog.Logger) (*Cache, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("media: dir is required")
+	}
+	if cfg.Verify == nil {
+		return nil, errors.New("media: verify is required")
+	}
+	cfg.setDefaults()
+	c := &Cache{
+		cfg: cfg, log: log,
+		dir:      filepath.Join(cfg.Dir, "media"),
+		part:     filepath.Join(cfg.Dir, "media", "partial"),
+		in:       make(chan delivery, 4*protocol.MaxRequestChunks),
+		wake:     make(chan struct{}, 1),
+		kick:     make(chan struct{}, 1),
+		start:    time.Now(),
+		held:     map[string]int64{},
+		kinds:    map[string]protocol.MediaKind{},
+		status:   map[string]Progress{},
+		failedAt: map[string]time.Time{},
+		shown:    map[string]time.Time{},
+		retries:  map[string]int{},
+		chunkSz:  map[string]int{},
+	}
+	if err := os.MkdirAll(c.part, 0o750); err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	if err := os.Chmod(c.dir, 0o750); err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	if cfg.Group != "" {
+		g, err := user.LookupGroup(cfg.Group)
+		if err != nil {
+			return nil, fmt.Errorf("media: group %q: %w", cfg.Group, err)
+		}
+		gid, err := strconv.Atoi(g.Gid)
+		if err != nil {
+			return nil, fmt.Errorf("media: group %q: gid %q: %w", cfg.Group, g.Gid, err)
+		}
+		if err := os.Chown(c.dir, -1, gid); err != nil {
+			return nil, fmt.Errorf("media: chown %s: %w", c.dir, err)
+		}
+	}
+	db, err := bolt.Open(filepath.Join(cfg.Dir, "media.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("media: open state: %w", err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketPartial)
+		return err
+	}); err != nil {
+		return nil, errors.Join(fmt.Errorf("media: open state: %w", err), db.Close())
+	}
+	c.db = db
+	if err := c.verifyHeld(); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return c, nil
+}
+
+// verifyHeld hashes every complete file again and removes damaged ones.
+func (c *Cache) verifyHeld() error {
+	ents, err := os.ReadDir(c.dir)
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() {
+			continue
+		}
+		path := filepath.Join(c.dir, name)
+		if protocol.ValidSHA256(name) != nil {
+			c.log.Warn("removing a stray file from the media directory", "file", path)
+			if err := os.Remove(path); err != nil {
+				return fmt.Errorf("media: %w", err)
+			}
+			continue
+		}
+		sum, size, err := hashFile(path)
+		if err != nil {
+			return fmt.Errorf("media: verify %s: %w", name, err)
+		}
+		if sum != name {
+			c.log.Error("held media file is damaged: removed, fetched again if wanted", "sha256", name, "got", sum)
+			if err := os.Remove(path); err != nil {
+				return fmt.Errorf("media: %w", err)
+			}
+			continue
+		}
+		c.held[name] = size
+	}
+	return nil
+}
+
+func hashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close() //nolint:errcheck // read only
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// Close closes the state database. Run must have returned.
+func (c *Cache) Close() error {
+	if err := c.db.Close(); err != nil {
+		return fmt.Errorf("media: close state: %w", err)
+	}
+	return nil
+}
+
+// Path is where a held file is (absolute when Dir is).
+func (c *Cache) Path(sha string) string { return filepath.Join(c.dir, sha) }
+
+// Want sets the files to hold: the media of doc, in the order its
+// playlists play them. It never blocks.
+func (c *Cache) Want(doc protocol.DesiredState) {
+	refs := map[string]protocol.MediaRef{}
+	for _, m := range doc.Media {
+		refs[m.SHA256] = m
+	}
+	var want []protocol.MediaRef
+	seen := map[string]bool{}
+	add := func(sha string) {
+		if r, ok := refs[sha]; ok && !seen[sha] {
+			seen[sha] = true
+			want = append(want, r)
+		}
+	}
+	for _, p := range doc.Playlists {
+		for _, it := range p.Items {
+			add(it.Media)
+		}
+	}
+	for _, m := range doc.Media {
+		add(m.SHA256)
+	}
+	c.mu.Lock()
+	c.want = want
+	c.wantSet = true
+	c.gcNeeded = true
+	for _, r := range want {
+		c.kinds[r.SHA256] = r.Kind
+	}
+	c.mu.Unlock()
+	signal(c.wake)
+}
+
+// Played records that the kiosk started showing a file at t.
+func (c *Cache) Played(sha string, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.shown[sha]) {
+		c.shown[sha] = t
+	}
+}
+
+// Kick asks again for everything in flight now (the connection is back).
+func (c *Cache) Kick() { signal(c.kick) }
+
+// DeliverManifest hands a signed manifest envelope to the downloader. It
+// never blocks; one dropped is asked for again.
+func (c *Cache) DeliverManifest(data []byte) {
+	select {
+	case c.in <- delivery{manifest: data}:
+	default:
+	}
+}
+
+// DeliverChunk hands a chunk to the downloader. It never blocks; one
+// dropped is asked for again.
+func (c *Cache) DeliverChunk(ch protocol.Chunk) {
+	select {
+	case c.in <- delivery{chunk: ch}:
+	default:
+	}
+}
+
+// Held returns the wanted files held, in playlist order, with their paths.
+func (c *Cache) Held() []protocol.LocalMedia {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []protocol.LocalMedia
+	for _, r := range c.want {
+		if _, ok := c.held[r.SHA256]; ok {
+			out = append(out, protocol.LocalMedia{SHA256: r.SHA256, Kind: r.Kind, Path: c.Path(r.SHA256)})
+		}
+	}
+	return out
+}
+
+// Has reports whether a complete, verified file is held.
+func (c *Cache) Has(sha string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.held[sha]
+	return ok
+}
+
+// Status returns the state of every wanted file, the bytes held and the
+// quota, for the heartbeat.
+func (c *Cache) Status() (files []protocol.MediaStatus, bytes, quota int64) {
+	for _, p := range c.Progress() {
+		files = append(files, p.MediaStatus)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.held {
+		bytes += n
+	}
+	return files, bytes, c.cfg.Quota
+}
+
+// Progress returns the state of every wanted file, in playlist order.
+func (c *Cache) Progress() []Progress {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Progress, 0, len(c.want))
+	for _, r := range c.want {
+		if _, ok := c.held[r.SHA256]; ok {
+			out = append(out, Progress{MediaStatus: protocol.MediaStatus{SHA256: r.SHA256, State: protocol.MediaHeld, Percent: 100}})
+			continue
+		}
+		p, ok := c.status[r.SHA256]
+		if !ok {
+			p = Progress{MediaStatus: protocol.MediaStatus{SHA256: r.SHA256, State: protocol.MediaPending}}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Corrupt returns how many chunks were dropped because their hash did not
+// match the manifest.
+func (c *Cache) Corrupt() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.corrupt
+}
+
+// Requests returns how many chunk indexes were requested so far.
+func (c *Cache) Requests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requests
+}
+
+// chunkSize is the chunk size of the manifest held for sha; 0 if none.
+func (c *Cache) chunkSize(sha string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.chunkSz[sha]
+}
+
+func (c *Cache) setStatus(sha string, st protocol.MediaState, j *job, reason string) {
+	p := Progress{MediaStatus: protocol.MediaStatus{SHA256: sha, State: st, Reason: reason}}
+	c.mu.Lock()
+	if j != nil && j.man != nil {
+		c.chunkSz[sha] = j.man.ChunkSize
+	}
+	c.mu.Unlock()
+	if j != nil && j.man != nil {
+		p.Have, p.Total = j.have, len(j.man.Chunks)
+		p.Percent = j.have * 100 / p.Total
+	}
+	c.mu.Lock()
+	c.status[sha] = p
+	c.mu.Unlock()
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// stagger is the start delay of a file for this kiosk.
+func (c *Cache) stagger(sha string) time.Duration {
+	if c.cfg.Stagger <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(c.cfg.Kiosk + "/" + sha)) //nolint:errcheck // never fails
+	return time.Duration(h.Sum64() % uint64(c.cfg.Stagger))
+}
+
+// freeDisk returns the bytes free for the agent on the cache's disk.
+func (c *Cache) freeDisk() (int64, error) {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(c.dir, &fs); err != nil {
+		return 0, fmt.Errorf("media: statfs: %w", err)
+	}
+	return int64(fs.Bavail) * int64(fs.Bsize), nil
+}
+
+func (c *Cache) loadState(sha string) (state, bool, error) {
+	var s state
+	var ok bool
+	err := c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPartial).Get([]byte(sha))
+		if v == nil {
+			return nil
+		}
+		if len(v) > maxStateSize {
+			return fmt.Errorf("state of %s is %d bytes", sha, len(v))
+		}
+		ok = true
+		return json.Unmarshal(v, &s)
+	})
+	if err != nil {
+		return s, false, fmt.Errorf("media: load state: %w", err)
+	}
+	return s, ok, nil
+}
+
+func (c *Cache) saveState(sha string, s state) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("media: save state: %w", err)
+	}
+	if err := c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPartial).Put([]byte(sha), data) }); err != nil {
+		return fmt.Errorf("media: save state: %w", err)
+	}
+	return nil
+}
+
+func (c *Cache) dropState(sha string) error {
+	if err := c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPartial).Delete([]byte(sha)) }); err != nil {
+		return fmt.Errorf("media: drop state: %w", err)
+	}
+	if err := os.Remove(filepath.Join(c.part, sha)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("media: %w", err)
+	}
+	return nil
+}
+
+// chunkHash returns the hex SHA-256 of b.
+func chunkHash(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func bit(bits []byte, i int) bool { return bits[i/8]&(1<<(i%8)) != 0 }
+func setBit(bits []byte, i int)   { bits[i/8] |= 1 << (i % 8) }
