@@ -41,6 +41,7 @@ import (
 	"github.com/shequ/shequ/hub/fleet"
 	"github.com/shequ/shequ/hub/media"
 	"github.com/shequ/shequ/hub/orgtree"
+	"github.com/shequ/shequ/hub/playlists"
 	"github.com/shequ/shequ/hub/ratelimit"
 	"github.com/shequ/shequ/hub/signing"
 	"github.com/shequ/shequ/hub/store"
@@ -51,6 +52,9 @@ import (
 type Store interface {
 	api.Store
 	media.Store
+	playlists.Store
+	LivePlaylists(ctx context.Context, now time.Time) ([]store.PlaylistRecord, error)
+	RecordDelivery(ctx context.Context, kiosk string, version int64, refs []store.DeliveryRef, t time.Time) error
 	fleet.Store
 	enrol.Store
 	EnsureKiosks(ctx context.Context, ids []string) error
@@ -136,6 +140,9 @@ type Hub struct {
 	desiredMu sync.Mutex
 	published map[string]int64 // kiosk → version last published successfully
 
+	filesMu sync.RWMutex
+	files   map[string]map[string]bool // kiosk → media files its desired state references
+
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	reconnCh chan struct{}
@@ -183,7 +190,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		cfg.EnrolPerMinute = DefaultEnrolPerMinute
 	}
 	return &Hub{cfg: cfg, log: log, published: make(map[string]int64), reconnCh: make(chan struct{}, 1),
-		table: access.NewTable()}, nil
+		table: access.NewTable(), files: make(map[string]map[string]bool)}, nil
 }
 
 // Start opens and migrates the store, starts the broker (unless external),
@@ -278,6 +285,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.media = lib
 	lib.Register(a)
+	pl, err := playlists.New(playlists.Config{Store: h.store, Tree: h.cfg.Org, Changed: h.playlistChanged, Now: h.cfg.Now},
+		h.log.With("component", "playlists"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	pl.Register(a)
 	a.Handle("POST /api/v1/keys/rotate", http.HandlerFunc(h.rotateHandler))
 	ln, err := net.Listen("tcp", h.cfg.HTTPListen)
 	if err != nil {
@@ -474,6 +487,71 @@ func (h *Hub) noticeChanged(ctx context.Context, n protocol.Notice) {
 	}
 }
 
+// playlistChanged rebuilds and publishes the documents of the kiosks a
+// created or withdrawn playlist reaches.
+func (h *Hub) playlistChanged(ctx context.Context, p protocol.Playlist) {
+	ids, err := h.cfg.Org.Resolve(p.Targets)
+	if err != nil {
+		h.log.Error("resolving playlist targets", "playlist", p.ID, "err", err)
+		return
+	}
+	if err := h.reconcile(ctx, ids, false); err != nil {
+		h.log.Error("publishing desired state after a playlist change failed; the periodic check retries",
+			"playlist", p.ID, "err", err)
+	}
+}
+
+// References reports whether the kiosk's desired state references the
+// media file: only such files are served to it.
+func (h *Hub) References(kiosk, sha string) bool {
+	h.filesMu.RLock()
+	defer h.filesMu.RUnlock()
+	return h.files[kiosk][sha]
+}
+
+// livePlaylists returns the live playlists and the references of the files
+// they play.
+func (h *Hub) livePlaylists(ctx context.Context, now time.Time) ([]protocol.Playlist, map[string]protocol.MediaRef, error) {
+	recs, err := h.store.LivePlaylists(ctx, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	refs := map[string]protocol.MediaRef{}
+	out := make([]protocol.Playlist, len(recs))
+	for i, r := range recs {
+		out[i] = r.Playlist
+		for _, it := range r.Items {
+			if it.Media == "" {
+				continue
+			}
+			if _, ok := refs[it.Media]; ok {
+				continue
+			}
+			m, err := h.store.ReadyMedia(ctx, it.Media)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // the playlist is dropped from documents
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			refs[it.Media] = m.Ref()
+		}
+	}
+	return out, refs, nil
+}
+
+// deliveryRefs lists the items of a document for the delivery report.
+func deliveryRefs(doc desired.Doc) []store.DeliveryRef {
+	var out []store.DeliveryRef
+	for _, n := range doc.Notices {
+		out = append(out, store.DeliveryRef{Kind: store.RefNotice, Ref: n.ID})
+	}
+	for _, m := range doc.Media {
+		out = append(out, store.DeliveryRef{Kind: store.RefMedia, Ref: m.SHA256})
+	}
+	return out
+}
+
 // reconcile rebuilds the documents of the kiosks, bumps the version of those
 // whose content changed, and publishes those that changed, that were never
 // published successfully, or all of them when force is set.
@@ -485,13 +563,21 @@ func (h *Hub) reconcile(ctx context.Context, kiosks []string, force bool) error 
 	if err != nil {
 		return err
 	}
+	lists, refs, err := h.livePlaylists(ctx, now)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, k := range kiosks {
 		doc := desired.Build(h.cfg.Org, k, live, now)
+		doc.AddPlaylists(h.cfg.Org, lists, refs, now)
 		if len(doc.Dropped) > 0 {
-			h.log.Warn("notices left out of a kiosk's desired state (too many or too large)",
+			h.log.Warn("notices or playlists left out of a kiosk's desired state (too many, too large or files not ready)",
 				"kiosk", k, "dropped", doc.Dropped)
 		}
+		h.filesMu.Lock()
+		h.files[k] = doc.Files()
+		h.filesMu.Unlock()
 		hash, err := doc.Hash()
 		if err != nil {
 			errs = append(errs, err)
@@ -511,7 +597,11 @@ func (h *Hub) reconcile(ctx context.Context, kiosks []string, force bool) error 
 			continue
 		}
 		h.published[k] = version
-		h.log.Info("desired state published", "kiosk", k, "version", version, "notices", len(doc.Notices))
+		if err := h.store.RecordDelivery(ctx, k, version, deliveryRefs(doc), h.cfg.Now()); err != nil {
+			errs = append(errs, err)
+		}
+		h.log.Info("desired state published", "kiosk", k, "version", version, "notices", len(doc.Notices),
+			"playlists", len(doc.Playlists), "media", len(doc.Media))
 	}
 	return errors.Join(errs...)
 }

@@ -125,3 +125,83 @@ func TestBuildLimits(t *testing.T) {
 		})
 	}
 }
+
+func sha(c byte) string { return strings.Repeat(string(c), 64) }
+
+func TestAddPlaylists(t *testing.T) {
+	tree, err := orgtree.Load(filepath.Join("..", "..", "packaging", "demo", "org.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	district := protocol.Target{Level: protocol.LevelDistrict, ID: "huangpu"}
+	sangcheng := protocol.Target{Level: protocol.LevelCommunity, ID: "sangcheng"}
+	ruiyi := protocol.Target{Level: protocol.LevelCommunity, ID: "ruiyi"}
+	kiosk := protocol.Target{Level: protocol.LevelKiosk, ID: "k-sangcheng-01"}
+	hour := time.Hour
+	refs := map[string]protocol.MediaRef{
+		sha('a'): {SHA256: sha('a'), Kind: protocol.MediaVideo, Size: 10},
+		sha('b'): {SHA256: sha('b'), Kind: protocol.MediaImage, Size: 20},
+		sha('c'): {SHA256: sha('c'), Kind: protocol.MediaImage, Size: 30},
+	}
+	pl := func(id string, from, until time.Time, target protocol.Target, media ...string) protocol.Playlist {
+		p := protocol.Playlist{ID: id, Name: "节目" + id, ValidFrom: from, ValidUntil: until, Targets: []protocol.Target{target}}
+		for _, m := range media {
+			kind := protocol.ItemImage
+			if m == sha('a') {
+				kind = protocol.ItemVideo
+			}
+			it := protocol.PlaylistItem{Kind: kind, Media: m}
+			if kind == protocol.ItemImage {
+				it.DurationMS = 5000
+			}
+			p.Items = append(p.Items, it)
+		}
+		p.Items = append(p.Items, protocol.PlaylistItem{Kind: protocol.ItemNotice, Notice: "n1", DurationMS: 8000})
+		return p
+	}
+	live := []protocol.Playlist{
+		pl("district-old", now.Add(-3*hour), time.Time{}, district, sha('a'), sha('b')),
+		pl("district-new", now.Add(-1*hour), time.Time{}, district, sha('b')),
+		pl("community", now.Add(-5*hour), time.Time{}, sangcheng, sha('c')),
+		pl("kiosk", now.Add(-5*hour), time.Time{}, kiosk, sha('a')),
+		pl("scheduled", now.Add(2*hour), time.Time{}, kiosk, sha('b')),
+		pl("expired", now.Add(-5*hour), now, kiosk, sha('b')),
+		pl("missing-file", now.Add(-5*hour), time.Time{}, kiosk, sha('d')),
+		pl("elsewhere", now.Add(-5*hour), time.Time{}, ruiyi, sha('a')),
+	}
+	d := Build(tree, "k-sangcheng-01", nil, now)
+	d.AddPlaylists(tree, live, refs, now)
+	var ids []string
+	for _, p := range d.Playlists {
+		ids = append(ids, p.ID)
+	}
+	if want := []string{"scheduled", "kiosk", "community", "district-new", "district-old"}; !slices.Equal(ids, want) {
+		t.Errorf("playlists = %v, want %v", ids, want)
+	}
+	var media []string
+	for _, m := range d.Media {
+		media = append(media, m.SHA256[:1])
+	}
+	if want := []string{"b", "a", "c"}; !slices.Equal(media, want) {
+		t.Errorf("media = %v, want %v", media, want)
+	}
+	if !slices.Equal(d.Dropped, []string{"missing-file"}) {
+		t.Errorf("dropped = %v", d.Dropped)
+	}
+	if err := d.State(3).Validate(); err != nil {
+		t.Errorf("state does not validate: %v", err)
+	}
+	h1, err := d.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := Build(tree, "k-ruiyi-01", nil, now)
+	other.AddPlaylists(tree, live, refs, now)
+	if len(other.Playlists) != 3 || other.Playlists[0].ID != "elsewhere" {
+		t.Errorf("ruiyi playlists: %v", other.Playlists)
+	}
+	plain := Build(tree, "k-sangcheng-01", nil, now)
+	if h0, err := plain.Hash(); err != nil || h0 == h1 {
+		t.Errorf("hash without playlists %s = with %s (%v)", h0, h1, err)
+	}
+}
