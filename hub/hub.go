@@ -147,7 +147,8 @@ type Hub struct {
 	wg       sync.WaitGroup
 	reconnCh chan struct{}
 
-	media *media.Library
+	media  *media.Library
+	sender *media.Sender
 
 	sec         *secrets
 	keys        *signing.Keys
@@ -285,6 +286,15 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.media = lib
 	lib.Register(a)
+	sender, err := media.NewSender(media.SenderConfig{
+		Files: lib.Files(), ChunkSize: lib.ChunkSize(), Signer: keys, References: h.References,
+		Sends: h.cfg.MediaSends, Now: h.cfg.Now,
+	}, h.log.With("component", "media-send"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	h.sender = sender
+	sender.RegisterHTTP(a, media.HTTPConfig{Authenticate: h.authenticateDevice})
 	pl, err := playlists.New(playlists.Config{Store: h.store, Tree: h.cfg.Org, Changed: h.playlistChanged, Now: h.cfg.Now},
 		h.log.With("component", "playlists"))
 	if err != nil {
@@ -308,7 +318,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	fcfg := fleet.Config{
 		BrokerURL: brokerURL, ClientID: h.cfg.ClientID, Store: h.store, Signer: keys,
 		Username: access.HubUser, Password: sec.hubMQTT,
-		OnConnect: h.reconnected, BeforeAck: h.cfg.BeforeAck, Now: h.cfg.Now,
+		OnConnect: h.reconnected, BeforeAck: h.cfg.BeforeAck, Now: h.cfg.Now, Media: sender,
 	}
 	if !h.cfg.PlainTCP {
 		fcfg.TLS = sec.pki.ClientTLS()
@@ -318,6 +328,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("hub: %w", err)
 	}
 	h.fleet = fl
+	sender.Start(fl)
 	if err := fl.Start(ctx); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
@@ -398,6 +409,10 @@ func (h *Hub) Close() error {
 	if h.media != nil {
 		errs = append(errs, h.media.Close())
 		h.media = nil
+	}
+	if h.sender != nil {
+		errs = append(errs, h.sender.Close())
+		h.sender = nil
 	}
 	if h.fleet != nil {
 		errs = append(errs, h.fleet.Close())
@@ -485,6 +500,15 @@ func (h *Hub) noticeChanged(ctx context.Context, n protocol.Notice) {
 		h.log.Error("publishing desired state after a notice change failed; the periodic check retries",
 			"notice", n.ID, "err", err)
 	}
+}
+
+// authenticateDevice checks a device's MQTT credentials (HTTP Basic auth
+// of the media endpoints) and returns its kiosk id.
+func (h *Hub) authenticateDevice(username, password string) (string, bool) {
+	if username == access.HubUser {
+		return "", false
+	}
+	return username, h.table.Authenticate(username, username, []byte(password), "") == nil
 }
 
 // playlistChanged rebuilds and publishes the documents of the kiosks a

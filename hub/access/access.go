@@ -9,7 +9,7 @@
 //   - a device's client id must equal its username, and its password must
 //     match the hash stored at enrolment; revoked and replaced devices have
 //     no account;
-//   - a device publishes only to shequ/v3/up/{its kiosk}/{feedback|presence|heartbeat}
+//   - a device publishes only to shequ/v3/up/{its kiosk}/{feedback|presence|heartbeat|media|plays}
 //     (its last will included);
 //   - a device subscribes to, and receives, only shequ/v3/down/{node}/{channel}
 //     where node is its kiosk or one of its org-tree ancestors and channel is
@@ -39,8 +39,10 @@ const HubUser = "shequ-hub"
 
 // Channels a device may publish to and receive from.
 var (
-	UpChannels   = []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat}
-	DownChannels = []string{protocol.ChannelDesired, protocol.ChannelAck, protocol.ChannelKeys}
+	UpChannels = []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat,
+		protocol.ChannelMedia, protocol.ChannelPlays}
+	DownChannels = []string{protocol.ChannelDesired, protocol.ChannelAck, protocol.ChannelKeys,
+		protocol.ChannelManifest, protocol.ChannelChunk}
 )
 
 // Account is one broker login.

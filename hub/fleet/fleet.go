@@ -1,6 +1,8 @@
 // Package fleet is the hub's MQTT side: a paho client that takes in the
-// kiosks' uplink (feedback, presence, heartbeat) through shared
-// subscriptions, stores it, acknowledges feedback once it is durable, and
+// kiosks' uplink (feedback, presence, heartbeat, media requests, proof of
+// play) through shared subscriptions, stores it, acknowledges feedback and
+// play records once they are durable, hands media requests to the media
+// sender, and
 // publishes each kiosk's desired state retained. Every message it publishes
 // (desired, ack, keys) is signed with the hub's current key
 // (protocol.EncodeSigned).
@@ -37,6 +39,15 @@ type Store interface {
 	InsertFeedback(ctx context.Context, id string, f protocol.Feedback, receivedAt time.Time) (duplicate bool, err error)
 	ApplyPresence(ctx context.Context, p protocol.Presence, at time.Time) (applied bool, err error)
 	ApplyHeartbeat(ctx context.Context, h protocol.Heartbeat, at time.Time) (applied bool, err error)
+	// InsertPlays stores a proof-of-play record exactly once by id; when it
+	// returns nil the record is durable.
+	InsertPlays(ctx context.Context, id string, p protocol.PlayStats, receivedAt time.Time) (duplicate bool, err error)
+}
+
+// MediaHandler takes a kiosk's media request; it must not block for long
+// (it queues the work).
+type MediaHandler interface {
+	HandleRequest(kiosk string, req protocol.MediaRequest)
 }
 
 var _ Store = (*store.SQLite)(nil)
@@ -75,6 +86,8 @@ type Config struct {
 	Group    string // shared-subscription group; default DefaultGroup
 	Workers  int    // default DefaultWorkers
 	Store    Store  // required
+	// Media takes media requests; without it they are dropped.
+	Media MediaHandler
 	// OnConnect, if set, runs in its own goroutine after every reconnection
 	// to the broker, once subscribed (not after the first connection, which
 	// Start waits for).
@@ -187,6 +200,8 @@ func (f *Fleet) onConnect(c paho.Client) {
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelFeedback):  protocol.UpTopic("+", protocol.ChannelFeedback).QoS(),
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelPresence):  protocol.UpTopic("+", protocol.ChannelPresence).QoS(),
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelHeartbeat): protocol.UpTopic("+", protocol.ChannelHeartbeat).QoS(),
+		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelMedia):     protocol.UpTopic("+", protocol.ChannelMedia).QoS(),
+		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelPlays):     protocol.UpTopic("+", protocol.ChannelPlays).QoS(),
 	}
 	tok := c.SubscribeMultiple(filters, f.route)
 	err := wait(f.ctx, tok)
@@ -256,6 +271,10 @@ func (f *Fleet) handle(ctx context.Context, m paho.Message) {
 		f.presence(ctx, t, m.Payload())
 	case protocol.ChannelHeartbeat:
 		f.heartbeat(ctx, t, m.Payload())
+	case protocol.ChannelMedia:
+		f.mediaRequest(t, m.Payload())
+	case protocol.ChannelPlays:
+		f.plays(ctx, t, m.Payload())
 	default:
 		f.log.Warn("dropping message on unexpected channel", "topic", m.Topic())
 	}
@@ -373,6 +392,55 @@ func (f *Fleet) heartbeat(ctx context.Context, t protocol.Topic, payload []byte)
 	if !applied {
 		f.log.Debug("ignoring heartbeat of an old session", "kiosk", h.Kiosk, "epoch", h.Epoch)
 	}
+}
+
+func (f *Fleet) mediaRequest(t protocol.Topic, payload []byte) {
+	_, req, err := protocol.DecodeMediaRequest(payload)
+	if err != nil {
+		f.log.Warn("dropping media request", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	if f.cfg.Media == nil {
+		f.log.Warn("dropping media request: no media sender", "kiosk", t.Kiosk)
+		return
+	}
+	f.cfg.Media.HandleRequest(t.Kiosk, req)
+}
+
+// plays stores a proof-of-play record once and acknowledges it, like feedback.
+func (f *Fleet) plays(ctx context.Context, t protocol.Topic, payload []byte) {
+	env, err := protocol.DecodeEnvelope(payload)
+	if err != nil {
+		f.log.Warn("dropping play stats without a valid envelope", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	log := f.log.With("kiosk", t.Kiosk, "record", env.ID)
+	_, p, err := protocol.DecodePlays(payload)
+	if err == nil && p.Kiosk != t.Kiosk {
+		err = fmt.Errorf("kiosk %q in the body does not match kiosk %q of the topic", p.Kiosk, t.Kiosk)
+	}
+	if err != nil {
+		log.Warn("rejecting play stats", "err", err)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
+		return
+	}
+	dup, err := f.cfg.Store.InsertPlays(ctx, env.ID, p, f.cfg.Now())
+	if err != nil {
+		log.Error("storing play stats failed; not acknowledging, the kiosk will resend", "err", err)
+		return
+	}
+	status := protocol.AckStored
+	if dup {
+		status = protocol.AckDuplicate
+	}
+	log.Info("play stats stored", "hour", p.Hour, "items", len(p.Items), "status", status)
+	f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: status})
+}
+
+// Publish publishes a payload on a topic (QoS and retention from the topic)
+// and waits until the broker has taken it.
+func (f *Fleet) Publish(ctx context.Context, t protocol.Topic, payload []byte) error {
+	return f.publish(ctx, t, payload)
 }
 
 // PublishDesired publishes a kiosk's desired state, retained at QoS 1, and
