@@ -30,6 +30,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,6 +44,7 @@ import (
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/playlists"
 	"github.com/shequ/shequ/hub/ratelimit"
+	"github.com/shequ/shequ/hub/report"
 	"github.com/shequ/shequ/hub/signing"
 	"github.com/shequ/shequ/hub/store"
 	"github.com/shequ/shequ/protocol"
@@ -53,6 +55,7 @@ type Store interface {
 	api.Store
 	media.Store
 	playlists.Store
+	report.Store
 	LivePlaylists(ctx context.Context, now time.Time) ([]store.PlaylistRecord, error)
 	RecordDelivery(ctx context.Context, kiosk string, version int64, refs []store.DeliveryRef, t time.Time) error
 	fleet.Store
@@ -141,7 +144,8 @@ type Hub struct {
 	published map[string]int64 // kiosk → version last published successfully
 
 	filesMu sync.RWMutex
-	files   map[string]map[string]bool // kiosk → media files its desired state references
+	files   map[string]map[string]bool     // kiosk → media files its desired state references
+	wanted  map[string][]protocol.MediaRef // kiosk → the same, in the document's order
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -191,7 +195,8 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		cfg.EnrolPerMinute = DefaultEnrolPerMinute
 	}
 	return &Hub{cfg: cfg, log: log, published: make(map[string]int64), reconnCh: make(chan struct{}, 1),
-		table: access.NewTable(), files: make(map[string]map[string]bool)}, nil
+		table: access.NewTable(), files: make(map[string]map[string]bool),
+		wanted: make(map[string][]protocol.MediaRef)}, nil
 }
 
 // Start opens and migrates the store, starts the broker (unless external),
@@ -301,6 +306,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("hub: %w", err)
 	}
 	pl.Register(a)
+	rep, err := report.New(report.Config{Store: h.store, Tree: h.cfg.Org, Wanted: h.Wanted}, h.log.With("component", "report"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	rep.Register(a)
 	a.Handle("POST /api/v1/keys/rotate", http.HandlerFunc(h.rotateHandler))
 	ln, err := net.Listen("tcp", h.cfg.HTTPListen)
 	if err != nil {
@@ -533,6 +543,13 @@ func (h *Hub) References(kiosk, sha string) bool {
 	return h.files[kiosk][sha]
 }
 
+// Wanted returns the media files of the kiosk's desired state.
+func (h *Hub) Wanted(kiosk string) []protocol.MediaRef {
+	h.filesMu.RLock()
+	defer h.filesMu.RUnlock()
+	return slices.Clone(h.wanted[kiosk])
+}
+
 // livePlaylists returns the live playlists and the references of the files
 // they play.
 func (h *Hub) livePlaylists(ctx context.Context, now time.Time) ([]protocol.Playlist, map[string]protocol.MediaRef, error) {
@@ -601,6 +618,7 @@ func (h *Hub) reconcile(ctx context.Context, kiosks []string, force bool) error 
 		}
 		h.filesMu.Lock()
 		h.files[k] = doc.Files()
+		h.wanted[k] = doc.Media
 		h.filesMu.Unlock()
 		hash, err := doc.Hash()
 		if err != nil {
