@@ -10,6 +10,16 @@
 // document from the database at start and after every reconnection to the
 // broker, and re-checks all kiosks periodically so expired notices drop out.
 //
+// Media (package media, playlists, report): staff upload images and videos
+// (POST /api/v1/media); videos are transcoded to the kiosk profile by a
+// queue that survives restarts. Playlists of ready files go into the
+// desired state of the kiosks they target, with the MediaRef of every file
+// they need; a kiosk fetches a file it references as signed manifest plus
+// chunks over MQTT or with Range over HTTPS (device Basic auth), and
+// reports media states in heartbeats and proof of play as acknowledged
+// records. Every published document's items are recorded (deliveries) for
+// the delivery reports.
+//
 // Security (see docs/security.md): at first start the hub creates under
 // DataDir its CA and server certificate (tls/), its ed25519 signing key chain
 // (keys/), the staff API's admin token (admin.token), its own MQTT password

@@ -17,7 +17,13 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/shequ/shequ/hub/access"
+	"github.com/shequ/shequ/protocol"
 )
+
+// MaxPacketSize bounds every MQTT packet the broker takes: the largest
+// envelope (a media chunk) with room for the topic and headers. A client
+// sending a larger packet is disconnected.
+const MaxPacketSize = protocol.MaxEnvelopeSize + 64<<10
 
 // DefaultListen is the address the broker listens on when Config.Listen is empty.
 const DefaultListen = "127.0.0.1:8883"
@@ -53,7 +59,9 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		cfg.Listen = DefaultListen
 	}
 	log = log.With("component", "mqtt-broker")
-	srv := mqtt.New(&mqtt.Options{Logger: log})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = MaxPacketSize
+	srv := mqtt.New(&mqtt.Options{Logger: log, Capabilities: caps})
 	if err := srv.AddHook(&accessHook{table: cfg.Access, log: log}, nil); err != nil {
 		return nil, fmt.Errorf("broker: add access hook: %w", err)
 	}

@@ -262,3 +262,19 @@ func TestURLOnEveryInterface(t *testing.T) {
 		t.Errorf("URL() = %q, want loopback", u)
 	}
 }
+
+func TestMaxPacketSize(t *testing.T) {
+	f := start(t)
+	hub := f.mustDial(t, access.HubUser, "hub-pw")
+	if code := hub.subscribe(t, "$share/hub/shequ/v3/up/+/+"); code >= 0x80 {
+		t.Fatalf("hub subscribe refused: %#x", code)
+	}
+	a := f.mustDial(t, "k-a", "pw-a")
+	fits := strings.Repeat("x", MaxPacketSize-1024)
+	if err := a.publish(t, "shequ/v3/up/k-a/media", fits); err != nil {
+		t.Fatal(err)
+	}
+	hub.expect(t, "shequ/v3/up/k-a/media", fits)
+	a.publish(t, "shequ/v3/up/k-a/media", strings.Repeat("x", MaxPacketSize+1))
+	a.expectLost(t)
+}

@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -114,7 +115,8 @@ func (l *Library) upload(w http.ResponseWriter, r *http.Request) {
 	if err := errors.Join(rc.SetReadDeadline(deadline), rc.SetWriteDeadline(deadline)); err != nil {
 		l.log.Warn("could not extend the upload's deadlines", "err", err)
 	}
-	m, err := l.Upload(r.Context(), r.Body, name)
+	body := &errReader{r: r.Body}
+	m, err := l.Upload(r.Context(), body, name)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.Is(err, ErrUnsupported):
@@ -122,13 +124,28 @@ func (l *Library) upload(w http.ResponseWriter, r *http.Request) {
 			fmt.Errorf("not a PNG, JPEG or WebP image nor a video: %w", err))
 	case errors.As(err, &tooLarge) || errors.Is(err, ErrTooLarge):
 		jsonhttp.Error(w, l.log, http.StatusRequestEntityTooLarge, fmt.Errorf("upload larger than %d bytes", l.cfg.MaxUpload))
-	case err != nil && r.Context().Err() != nil:
+	case err != nil && (body.err != nil || r.Context().Err() != nil):
 		jsonhttp.Error(w, l.log, http.StatusBadRequest, fmt.Errorf("upload interrupted: %w", err))
 	case err != nil:
 		jsonhttp.Error(w, l.log, http.StatusInternalServerError, err)
 	default:
 		jsonhttp.Write(w, l.log, http.StatusAccepted, ViewOf(m))
 	}
+}
+
+// errReader remembers a read error of the request body, so an upload cut
+// short by the client is told apart from a failure of the hub.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 func (l *Library) list(w http.ResponseWriter, r *http.Request) {
