@@ -144,3 +144,46 @@ func TestMediaUpload(t *testing.T) {
 		t.Errorf("list: %+v", l.Media)
 	}
 }
+
+// TestTranscodeSurvivesHubRestart closes the hub in the middle of a
+// transcode; the next hub on the same data directory finishes it.
+func TestTranscodeSurvivesHubRestart(t *testing.T) {
+	dir := t.TempDir()
+	h := startHub(t, dir, nil)
+	long := ffmpegFile(t, "long.mkv", "-f", "lavfi", "-i", "testsrc=size=1280x720:rate=25", "-t", "20", "-c:v", "mpeg4", "-q:v", "5")
+	code, b := upload(t, h, long, "long.mkv", h.AdminToken(), false)
+	if code != http.StatusAccepted {
+		t.Fatalf("upload: %d %s", code, b)
+	}
+	var v media.View
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for v.Status != store.MediaTranscoding || v.Percent == 0 {
+		if v.Status == store.MediaReady || v.Status == store.MediaFailed || time.Now().After(deadline) {
+			t.Fatalf("waiting for progress: %s %d%% %q", v.Status, v.Percent, v.Reason)
+		}
+		time.Sleep(20 * time.Millisecond)
+		v = getJSON[media.View](t, h, "/api/v1/media/"+v.ID)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h2 := startHub(t, dir, nil)
+	got := getJSON[media.View](t, h2, "/api/v1/media/"+v.ID)
+	if got.Status == store.MediaFailed {
+		t.Fatalf("after restart: failed %q", got.Reason)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for got.Status != store.MediaReady {
+		if got.Status == store.MediaFailed || time.Now().After(deadline) {
+			t.Fatalf("after restart: %s %d%% %q", got.Status, got.Percent, got.Reason)
+		}
+		time.Sleep(20 * time.Millisecond)
+		got = getJSON[media.View](t, h2, "/api/v1/media/"+v.ID)
+	}
+	if got.File == nil || got.File.DurationMS < 19900 {
+		t.Errorf("transcoded after restart: %+v", got.File)
+	}
+}
