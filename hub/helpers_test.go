@@ -62,7 +62,7 @@ func enrolRequest(t *testing.T, code string) []byte {
 		t.Fatal(err)
 	}
 	b, err := json.Marshal(protocol.EnrolRequest{ClaimCode: protocol.NormalizeClaimCode(code), PublicKey: protocol.EncodeKey(pub),
-		HardwareID: "hw-" + protocol.NewID()[:8], SoftwareVersion: "0.3.0"})
+		HardwareID: "hw-" + protocol.NewID()[24:], SoftwareVersion: "0.3.0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -263,7 +263,7 @@ type desiredWatcher struct {
 func watchDesired(t *testing.T, h *Hub, kioskID string) *desiredWatcher {
 	t.Helper()
 	w := &desiredWatcher{docs: make(chan protocol.DesiredState, 16)}
-	c := paho.NewClient(hubClientOptions(t, h).SetClientID("watch-" + protocol.NewID()[:8]))
+	c := paho.NewClient(hubClientOptions(t, h).SetClientID("watch-" + protocol.NewID()[24:]))
 	if tok := c.Connect(); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
 		t.Fatalf("watcher connect: %v", tok.Error())
 	}
