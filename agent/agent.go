@@ -653,8 +653,12 @@ var _ link.Observer = observer{}
 
 func (o observer) Connected(up bool) {
 	o.a.log.Info("hub connection", "up", up)
-	if c := o.a.Media(); up && c != nil {
-		c.Kick()
+	if c := o.a.Media(); c != nil {
+		if up {
+			c.Kick()
+		} else {
+			c.Disconnected()
+		}
 	}
 	o.a.broadcast(protocol.LocalEvent{Type: protocol.EventStatus})
 }

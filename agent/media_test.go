@@ -311,6 +311,58 @@ func TestMediaQuota(t *testing.T) {
 	}
 }
 
+// TestMediaRefused: a file is not fetched when the disk lacks room
+// (reported "disk full"), when its manifest is not signed by the trusted
+// key (asked for again, never used), or when the manifest does not match
+// the reference (reported "bad manifest").
+func TestMediaRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		setup  func(t *testing.T, hub *hubtest.Hub, cfg *agent.Config) protocol.MediaRef
+		reason string // failed with; empty: still waiting for a usable manifest
+	}{
+		{"disk full", func(t *testing.T, hub *hubtest.Hub, cfg *agent.Config) protocol.MediaRef {
+			cfg.MinFreeDisk = 1 << 62
+			return hub.AddMedia(fileData(50, 2*chunk), protocol.MediaImage, chunk)
+		}, media.ReasonDiskFull},
+		{"manifest signed by another key", func(t *testing.T, hub *hubtest.Hub, cfg *agent.Config) protocol.MediaRef {
+			return hub.AddMediaSigned(fileData(51, 2*chunk), protocol.MediaImage, chunk, hubtest.NewKey(t))
+		}, ""},
+		{"manifest size differs from the reference", func(t *testing.T, hub *hubtest.Hub, cfg *agent.Config) protocol.MediaRef {
+			r := hub.AddMedia(fileData(52, 2*chunk), protocol.MediaImage, chunk)
+			r.Size++
+			return r
+		}, media.ReasonManifest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := hubtest.StartBroker(t)
+			hub := hubtest.NewHub(t, b)
+			dir := enrolledDir(t, hub)
+			cfg := mediaConfig(dir)
+			cfg.MediaChunkTimeout = 50 * time.Millisecond
+			ref := tc.setup(t, hub, &cfg)
+			a := newAgent(t, cfg)
+			start(t, a)
+			hub.Desired(kiosk, mediaDoc(t, 1, ref))
+			if tc.reason != "" {
+				hubtest.Eventually(t, wait, "failed with "+tc.reason, func() bool {
+					p := progress(a, ref.SHA256)
+					return p.State == protocol.MediaFailed && p.Reason == tc.reason
+				})
+			} else {
+				hubtest.Eventually(t, wait, "manifest asked for again", func() bool { return hub.ManifestRequests(ref.SHA256) >= 3 })
+			}
+			if n := len(hub.ChunkRequests(ref.SHA256)); n != 0 {
+				t.Errorf("%d chunks requested", n)
+			}
+			if a.Media().Has(ref.SHA256) {
+				t.Error("file held")
+			}
+		})
+	}
+}
+
 // TestMediaGC: files no longer wanted are removed only once every wanted
 // file is held, and never the file on screen or a wanted one.
 func TestMediaGC(t *testing.T) {

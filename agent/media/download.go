@@ -52,9 +52,20 @@ func (c *Cache) Run(ctx context.Context, req Requester) (err error) {
 			}
 		case <-c.wake:
 		case <-c.kick:
+			// Requests made before the connection was lost will never be
+			// answered: make them again now.
+			c.mu.Lock()
+			lost := c.lostAt
+			c.mu.Unlock()
 			for _, j := range jobs {
-				j.askedAt = time.Time{}
-				clear(j.inflight)
+				if j.askedAt.Before(lost) {
+					j.askedAt = time.Time{}
+				}
+				for i, at := range j.inflight {
+					if at.Before(lost) {
+						delete(j.inflight, i)
+					}
+				}
 			}
 		case <-tick.C:
 		}
@@ -138,6 +149,7 @@ func (c *Cache) request(req Requester, sha string, j *job, now time.Time) {
 			j.askedAt = now
 			if err := req.RequestManifest(sha); err != nil {
 				c.log.Debug("manifest request not sent", "sha256", sha, "err", err)
+				j.askedAt = time.Time{} // due again at the next tick
 			}
 		}
 		return
@@ -173,6 +185,9 @@ func (c *Cache) request(req Requester, sha string, j *job, now time.Time) {
 	c.mu.Unlock()
 	if err := req.RequestChunks(sha, idx); err != nil {
 		c.log.Debug("chunk request not sent", "sha256", sha, "err", err)
+		for _, i := range idx {
+			j.inflight[i] = time.Time{} // due again at the next tick
+		}
 	}
 }
 

@@ -202,6 +202,7 @@ type Cache struct {
 	gcAt     time.Time            // last removal pass
 	retries  map[string]int       // failures in a row per file, for the backoff
 	chunkSz  map[string]int       // chunk size of the manifest of each job
+	lostAt   time.Time            // when the connection was last lost
 }
 
 // Open opens the cache in cfg.Dir, checking every complete file again.
@@ -368,7 +369,17 @@ func (c *Cache) Played(sha string, t time.Time) {
 	}
 }
 
-// Kick asks again for everything in flight now (the connection is back).
+// Disconnected records that the connection to the hub was lost: requests
+// made before now will not be answered.
+func (c *Cache) Disconnected() {
+	c.mu.Lock()
+	c.lostAt = time.Now()
+	c.mu.Unlock()
+}
+
+// Kick makes again, now, the requests made before the connection was last
+// lost (Disconnected) or that could not be sent; call it when the
+// connection is back.
 func (c *Cache) Kick() { signal(c.kick) }
 
 // DeliverManifest hands a signed manifest envelope to the downloader. It

@@ -80,3 +80,38 @@ func FuzzDecodeIdentity(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodePlayCount: the stored play count decoder refuses what it
+// cannot validate, never panics, and what it accepts survives a round trip.
+func FuzzDecodePlayCount(f *testing.F) {
+	data, err := os.ReadFile("../../protocol/testdata/plays.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	_, ps, err := protocol.DecodePlays(data)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, it := range ps.Items {
+		seed, err := json.Marshal(it)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(seed)
+	}
+	f.Add([]byte(`{"kind":"notice","notice":"n1","count":0,"last":"2026-11-26T09:00:00Z"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := decodePlayCount(b)
+		if err != nil {
+			return
+		}
+		again, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c2, err := decodePlayCount(again); len(again) <= len(b) && (err != nil || c2.Count != c.Count) {
+			t.Fatalf("play count round trip: %v", err)
+		}
+	})
+}

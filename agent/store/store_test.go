@@ -361,6 +361,9 @@ func TestSchema(t *testing.T) {
 		if err != nil || e != 1795685400001 {
 			t.Fatalf("NextEpoch on v1 file = %d, %v; want 1795685400001", e, err)
 		}
+		if err := s.AddPlay(protocol.PlayEvent{Kind: protocol.ItemNotice, Notice: "n-1", At: now}); err != nil {
+			t.Fatalf("AddPlay on a migrated v1 file: %v", err)
+		}
 	})
 }
 

@@ -73,6 +73,12 @@ func parse(args []string, out io.Writer) (command, error) {
 		fs.StringVar(&cfg.HardwareID, "hardware-id", "", "override the hardware id (default: DMI product UUID or /etc/machine-id)")
 		fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat", 30*time.Second, "heartbeat interval")
 		fs.IntVar(&cfg.MaxInFlight, "max-inflight", 32, "outbox records published and not yet acknowledged, at most")
+		fs.Int64Var(&cfg.MediaQuota, "media-quota", 2<<30, "bytes of media files held at most (DATA/media)")
+		fs.Int64Var(&cfg.MinFreeDisk, "min-free-disk", 512<<20, "bytes of disk always left free by media downloads")
+		fs.DurationVar(&cfg.MediaStagger, "media-stagger", 60*time.Second, "downloads start at a delay within this, from a hash of kiosk and file (negative: at once)")
+		fs.IntVar(&cfg.MediaConcurrency, "media-concurrency", 1, "media files fetched at once")
+		fs.IntVar(&cfg.MediaWindow, "media-window", 8, "chunk requests in flight per file")
+		fs.StringVar(&cfg.MediaHTTP, "media-http", "", "fetch media with HTTPS range requests from this hub URL (e.g. https://hub.example:8443) instead of over MQTT")
 		cfg.SoftwareVersion = version
 	case "enrol":
 		cfg := &c.enrol

@@ -2,6 +2,7 @@ package hubtest
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -42,6 +43,13 @@ type mediaServer struct {
 // chunkSize and returns its reference.
 func (h *Hub) AddMedia(data []byte, kind protocol.MediaKind, chunkSize int) protocol.MediaRef {
 	h.t.Helper()
+	return h.AddMediaSigned(data, kind, chunkSize, h.Key())
+}
+
+// AddMediaSigned is AddMedia with the manifest signed by key (a key the
+// kiosk may not trust).
+func (h *Hub) AddMediaSigned(data []byte, kind protocol.MediaKind, chunkSize int, key ed25519.PrivateKey) protocol.MediaRef {
+	h.t.Helper()
 	sum := sha256.Sum256(data)
 	ref := protocol.MediaRef{SHA256: hex.EncodeToString(sum[:]), Kind: kind, Size: int64(len(data))}
 	m := protocol.Manifest{SHA256: ref.SHA256, Size: ref.Size, ChunkSize: chunkSize}
@@ -49,7 +57,7 @@ func (h *Hub) AddMedia(data []byte, kind protocol.MediaKind, chunkSize int) prot
 		c := sha256.Sum256(data[i*chunkSize : min(len(data), (i+1)*chunkSize)])
 		m.Chunks = append(m.Chunks, hex.EncodeToString(c[:]))
 	}
-	env := Sign(h.t, protocol.TypeManifest, m, h.Key())
+	env := Sign(h.t, protocol.TypeManifest, m, key)
 	h.media.mu.Lock()
 	defer h.media.mu.Unlock()
 	h.media.files[ref.SHA256] = &mediaFile{data: data, ref: ref, manifest: env, chunk: chunkSize}
