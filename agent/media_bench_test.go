@@ -1,0 +1,203 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shequ/shequ/agent"
+	"github.com/shequ/shequ/agent/fleetsim/load"
+	"github.com/shequ/shequ/agent/fleetsim/orgfile"
+	"github.com/shequ/shequ/hub"
+	"github.com/shequ/shequ/hub/orgtree"
+)
+
+// benchFileSize is the size of the benchmark's media file (about).
+const benchFileSize = 100 << 20
+
+// benchPNG returns a PNG of about benchFileSize bytes of noise, stored
+// without compression (the hub keeps images as uploaded).
+func benchPNG(b *testing.B) []byte {
+	b.Helper()
+	side := 3620 // 3620² RGBA pixels ≈ 50 MiB; 16-bit channels double it
+	img := image.NewRGBA64(image.Rect(0, 0, side, side))
+	r := rand.New(rand.NewPCG(7, 7))
+	for i := 0; i+8 <= len(img.Pix); i += 8 {
+		v := r.Uint64()
+		for k := range 8 {
+			img.Pix[i+k] = byte(v >> (8 * k))
+		}
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.NoCompression}).Encode(&buf, img); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// benchHub starts a real hub with one kiosk and chunkSize, uploads data
+// as an image, targets every kiosk with a playlist of it, and returns the
+// hub, the file's reference and a data directory enrolled as the kiosk.
+func benchHub(b *testing.B, data []byte, chunkSize int) (*hub.Hub, string, string) {
+	b.Helper()
+	org, err := orgfile.Generate(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tree, err := orgtree.Parse(org)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{
+		DataDir: b.TempDir(), Org: tree, MQTTListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", ChunkSize: chunkSize,
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			b.Errorf("hub close: %v", err)
+		}
+	})
+	call := func(method, path string, body []byte, want int) []byte {
+		req, err := http.NewRequestWithContext(ctx, method, h.HTTPURL()+path, bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+h.AdminToken())
+		resp, err := h.HTTPClient().Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close() //nolint:errcheck // test
+		out, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != want {
+			b.Fatalf("%s %s: %d %s (%v), want %d", method, path, resp.StatusCode, out, err, want)
+		}
+		return out
+	}
+	type view struct {
+		ID     string
+		Status string
+		File   *struct{ SHA256 string }
+	}
+	var v view
+	if err := json.Unmarshal(call(http.MethodPost, "/api/v1/media", data, http.StatusAccepted), &v); err != nil {
+		b.Fatal(err)
+	}
+	for v.File == nil || v.Status != "ready" {
+		if v.Status == "failed" || ctx.Err() != nil {
+			b.Fatalf("upload: %+v", v)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if err := json.Unmarshal(call(http.MethodGet, "/api/v1/media/"+v.ID, nil, http.StatusOK), &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pl := fmt.Sprintf(`{"name":"基准","items":[{"kind":"image","media":%q,"duration_ms":5000}],"targets":[{"level":"city","id":%q}]}`, v.ID, tree.Root().ID)
+	call(http.MethodPost, "/api/v1/playlists", []byte(pl), http.StatusCreated)
+
+	c, err := load.NewClient(load.ClientConfig{HubURL: h.HTTPURL(), Token: h.AdminToken(), CAPin: h.CAPin()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ks, err := c.Kiosks(ctx)
+	if err != nil || len(ks) != 1 {
+		b.Fatalf("kiosks: %v, %v", ks, err)
+	}
+	claim, err := c.Claimer(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	code, err := claim(ctx, ks[0].ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	if _, err := agent.Enrol(ctx, agent.EnrolConfig{DataDir: dir, HubURL: h.HTTPURL(), ClaimCode: code, CAPin: h.CAPin()}, slog.New(slog.DiscardHandler)); err != nil {
+		b.Fatal(err)
+	}
+	// Sync the desired state once, so every run starts with it held.
+	a, err := agent.New(agent.Config{DataDir: dir, MediaStagger: time.Hour}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for a.Status().ContentVersion == 0 {
+		if ctx.Err() != nil {
+			b.Fatal("no desired state")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := a.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return h, v.File.SHA256, dir
+}
+
+// BenchmarkMediaTransfer fetches a 100 MB file from a real hub on
+// loopback, over MQTT in chunks and over HTTPS in ranges, with 64 KiB and
+// 1 MiB chunks, and reports the throughput (MB/s) from the agent's start
+// to the file held and verified. Run with -benchtime=1x.
+func BenchmarkMediaTransfer(b *testing.B) {
+	data := benchPNG(b)
+	for _, cs := range []int{64 << 10, 1 << 20} {
+		h, sha, dir := benchHub(b, data, cs)
+		for _, mode := range []string{"mqtt", "https"} {
+			b.Run(fmt.Sprintf("%s/chunk=%dKiB", mode, cs>>10), func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				var total time.Duration
+				for b.Loop() {
+					for _, p := range []string{"media", "media.db"} {
+						if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
+							b.Fatal(err)
+						}
+					}
+					cfg := agent.Config{DataDir: dir, MediaStagger: -1, MinFreeDisk: -1, HeartbeatInterval: time.Hour}
+					if mode == "https" {
+						cfg.MediaHTTP = h.HTTPURL()
+					}
+					a, err := agent.New(cfg, slog.New(slog.DiscardHandler))
+					if err != nil {
+						b.Fatal(err)
+					}
+					t0 := time.Now()
+					if err := a.Start(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					deadline := time.Now().Add(5 * time.Minute)
+					for a.Media() == nil || !a.Media().Has(sha) {
+						if time.Now().After(deadline) {
+							b.Fatalf("not held after 5 minutes: %+v", a.Media().Progress())
+						}
+						time.Sleep(2 * time.Millisecond)
+					}
+					total += time.Since(t0)
+					if err := a.Close(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(len(data))/1e6/total.Seconds()*float64(b.N), "MB/s")
+			})
+		}
+	}
+}
