@@ -70,6 +70,9 @@ const (
 	ErrEnrolHub     Key = "err.enrol_hub"      // 502/503: hub unreachable
 	ErrEnrolAgent   Key = "err.enrol_agent"    // the agent did not answer
 	ErrEnrol        Key = "err.enrol"          // anything else
+
+	// Attract loop.
+	AttractHint Key = "attract.hint"
 )
 
 var messages = map[Key]Text{
@@ -83,6 +86,7 @@ var messages = map[Key]Text{
 	Address:          {"地址", "Address"},
 	NoNotices:        {"暂无公告", "No notices at the moment"},
 	NoticeTapHint:    {"点击查看详情", "Tap to read more"},
+	AttractHint:      {"轻触屏幕 · 我要反映", "Touch the screen to report a problem"},
 	QRCaption:        {"微信扫码 · 城管码", "Scan the City-Management code"},
 	GiveFeedback:     {"我要反映", "Give feedback"},
 	GiveFeedbackHint: {"投诉 · 咨询 · 求助 · 建议", "Complaint · Question · Help · Suggestion"},

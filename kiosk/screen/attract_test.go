@@ -403,3 +403,26 @@ func TestAttractConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestAttractIdleClockStartsAtFirstTick: a kiosk just started (no touch
+// yet) waits AttractAfter from its first tick, not from the zero time.
+func TestAttractIdleClockStartsAtFirstTick(t *testing.T) {
+	vid := video('v')
+	c := content()
+	c.Playlists = []protocol.Playlist{playlist("p", vid)}
+	c.Media = held(vid)
+	m, err := New(Config{AttractAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetContent(c)
+	for _, tc := range []struct {
+		at   time.Duration
+		want Screen
+	}{{0, Home}, {59 * time.Second, Home}, {60 * time.Second, Attract}} {
+		m.Tick(t0.Add(tc.at))
+		if got := m.Screen(t0.Add(tc.at)); got != tc.want {
+			t.Fatalf("at %v: %v, want %v", tc.at, got, tc.want)
+		}
+	}
+}

@@ -520,6 +520,9 @@ func (m *Model) fingerprintLocked(now time.Time) string {
 func (m *Model) Tick(now time.Time) bool {
 	m.mu.Lock()
 	m.clock = now
+	if m.lastAction.IsZero() { // the first tick: the idle clock starts now
+		m.lastAction = now
+	}
 	idle := !m.submitting && now.Sub(m.lastAction) >= m.cfg.IdleTimeout
 	// m.keypad and m.err are only ever set on Home while Setup covers it:
 	// a half-typed claim code and its message are wiped too.

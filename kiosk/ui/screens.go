@@ -45,6 +45,8 @@ func (u *UI) build(v screen.View) fyne.CanvasObject {
 		return u.receipt(v)
 	case screen.Setup:
 		return u.setup(v)
+	case screen.Attract:
+		return u.attract(v)
 	}
 	return u.home(v)
 }

@@ -1,8 +1,11 @@
 // Package ui draws the kiosk's screens with Fyne from a screen.Model: the
 // home screen with rotating notices and the 城管码, the urgent takeover, a
 // notice's full text, the feedback steps with big buttons and a numeric
-// keypad, and the setup screen where a technician enrols the device. It holds no state of its own beyond widgets: every tap calls the
-// model, and every change of the model redraws the window.
+// keypad, the setup screen where a technician enrols the device, and the
+// attract loop (images, notice cards and videos decoded by kiosk/video). It
+// holds no state of its own beyond widgets and the attract loop's prepared
+// media: every tap calls the model, and every change of the model redraws
+// the window.
 //
 // The package does not import fyne.io/fyne/v2/app, so it builds and is tested
 // without cgo using Fyne's test driver; cmd/kiosk creates the real app.
@@ -22,6 +25,7 @@ import (
 
 	"github.com/shequ/shequ/kiosk/i18n"
 	"github.com/shequ/shequ/kiosk/screen"
+	"github.com/shequ/shequ/kiosk/video"
 	"github.com/shequ/shequ/protocol"
 )
 
@@ -46,6 +50,8 @@ type Options struct {
 	// Submitter given to New when it is also a screen.Enroller (as
 	// agentclient.Client is).
 	Enroller screen.Enroller
+	// Video configures the attract loop's video players.
+	Video video.Config
 }
 
 // ErrNoEnroller means the UI was given no way to enrol the device.
@@ -67,6 +73,8 @@ type UI struct {
 	log   *slog.Logger
 	now   func() time.Time
 	async func(func())
+	video video.Config
+	media attractMedia
 
 	pending atomic.Bool // a redraw is scheduled
 
@@ -80,7 +88,7 @@ type UI struct {
 func New(win fyne.Window, m *screen.Model, sub screen.Submitter, opts Options) *UI {
 	u := &UI{
 		win: win, model: m, sub: sub, enr: opts.Enroller,
-		log: opts.Log, now: opts.Now, async: opts.Async,
+		log: opts.Log, now: opts.Now, async: opts.Async, video: opts.Video,
 		qrCache: map[string]image.Image{},
 	}
 	if u.enr == nil {
@@ -92,6 +100,9 @@ func New(win fyne.Window, m *screen.Model, sub screen.Submitter, opts Options) *
 	}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
+	}
+	if u.video.Log == nil {
+		u.video.Log = u.log
 	}
 	if u.now == nil {
 		u.now = time.Now
@@ -119,7 +130,11 @@ func (u *UI) Refresh() {
 // Render draws the current screen now. Call it on the Fyne goroutine.
 func (u *UI) Render() {
 	v := u.model.View(u.now())
+	fresh, stale := u.syncSlots(v)
 	u.win.SetContent(u.build(v))
+	// Preparing media may report a failure, which redraws: only after
+	// this view is on screen, so a newer one is never overwritten.
+	u.startSlots(v, fresh, stale)
 }
 
 // Tick advances the model's clock; the model asks for a redraw if the

@@ -74,10 +74,16 @@ type harness struct {
 // newHarness shows a kiosk of 1080×1920 drawn at scale 0.5 (540×960 pixels).
 func newHarness(t *testing.T, c *protocol.LocalNotices) *harness {
 	t.Helper()
+	return newHarnessConfig(t, c, screen.Config{})
+}
+
+// newHarnessConfig is newHarness with a model configured by cfg.
+func newHarnessConfig(t *testing.T, c *protocol.LocalNotices, cfg screen.Config) *harness {
+	t.Helper()
 	t.Setenv("LANG", "zh_CN.UTF-8")
 	a := test.NewTempApp(t)
 	a.Settings().SetTheme(Theme{})
-	m, err := screen.New(screen.Config{})
+	m, err := screen.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +96,11 @@ func newHarness(t *testing.T, c *protocol.LocalNotices) *harness {
 	h.win.SetPadded(false)
 	h.win.Canvas().(test.WindowlessCanvas).SetScale(0.5)
 	h.win.Resize(fyne.NewSize(1080, 1920))
+	t.Cleanup(func() {
+		if h.ui != nil {
+			h.ui.Close()
+		}
+	})
 	h.ui = New(h.win, m, h.sub, Options{
 		Now:      func() time.Time { return h.now },
 		Async:    func(f func()) { f() },

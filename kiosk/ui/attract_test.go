@@ -1,0 +1,205 @@
+package ui
+
+import (
+	"image"
+	"image/color"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/test"
+
+	"github.com/shequ/shequ/kiosk/screen"
+	"github.com/shequ/shequ/protocol"
+)
+
+func shaOf(c byte) string { return strings.Repeat(string(c), 64) }
+
+// attractContent is demoContent with a playlist of items and the files
+// held for them.
+func attractContent(items []protocol.PlaylistItem, files map[string]string) protocol.LocalNotices {
+	c := demoContent()
+	c.Playlists = []protocol.Playlist{{
+		ID: "pl-1", Name: "宣传片", Items: items, ValidFrom: t0.Add(-time.Hour),
+		Targets: []protocol.Target{{Level: protocol.LevelCommunity, ID: "jingan-caojiadu-01"}},
+	}}
+	for _, it := range items {
+		if path, ok := files[it.Media]; ok {
+			k := protocol.MediaImage
+			if it.Kind == protocol.ItemVideo {
+				k = protocol.MediaVideo
+			}
+			c.Media = append(c.Media, protocol.LocalMedia{SHA256: it.Media, Kind: k, Path: path})
+		}
+	}
+	return c
+}
+
+// writeTestPNG writes a 320×180 PNG: left half red, right half blue.
+func writeTestPNG(t *testing.T) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 320, 180))
+	for y := range 180 {
+		for x := range 320 {
+			c := color.RGBA{0xE0, 0x10, 0x10, 0xFF}
+			if x >= 160 {
+				c = color.RGBA{0x10, 0x10, 0xE0, 0xFF}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "poster.png")
+	writePNG(t, path, img)
+	return path
+}
+
+// startAttract moves the harness clock past the attract delay.
+func (h *harness) startAttract() {
+	h.t.Helper()
+	h.now = h.now.Add(2 * time.Minute)
+	h.ui.Tick()
+	h.want(screen.Attract)
+}
+
+// images returns the canvas images on screen that hold a picture.
+func (h *harness) images() []*canvas.Image {
+	var out []*canvas.Image
+	for _, o := range test.LaidOutObjects(h.win.Canvas().Content()) {
+		if img, ok := o.(*canvas.Image); ok && img.Image != nil && img.Visible() {
+			out = append(out, img)
+		}
+	}
+	return out
+}
+
+func TestAttractImageNoticeAndTouch(t *testing.T) {
+	poster := writeTestPNG(t)
+	items := []protocol.PlaylistItem{
+		{Kind: protocol.ItemImage, Media: shaOf('a'), DurationMS: 5000},
+		{Kind: protocol.ItemNotice, Notice: "n-green", DurationMS: 8000},
+	}
+	c := attractContent(items, map[string]string{shaOf('a'): poster})
+	h := newHarness(t, &c)
+	h.startAttract()
+
+	imgs := h.images()
+	if len(imgs) != 1 || imgs[0].Image.Bounds().Dx() != 320 || imgs[0].FillMode != canvas.ImageFillContain {
+		t.Fatalf("attract image: %d images on screen; broken %v; view %+v; slot %+v", len(imgs), h.model.Broken(), h.model.View(h.now).Current, h.ui.slot(h.model.View(h.now).Current.Seq))
+	}
+	if !h.shows("轻触屏幕") {
+		t.Errorf("no touch hint: %v", h.texts())
+	}
+	// After its 5 s the notice card follows.
+	h.now = h.now.Add(5 * time.Second)
+	h.ui.Tick()
+	if v := h.model.View(h.now); v.Current.Item.Kind != protocol.ItemNotice {
+		t.Fatalf("after the image: %+v", v.Current.Item)
+	}
+	if !h.shows("爱护小区绿化") || len(h.images()) != 0 {
+		t.Fatalf("card texts: %v", h.texts())
+	}
+	h.tap("轻触屏幕 · 我要反映")
+	h.want(screen.Home)
+	if !h.shows("我要反映") {
+		t.Fatalf("home not drawn after touch: %v", h.texts())
+	}
+}
+
+func TestAttractNoticeCardGolden(t *testing.T) {
+	items := []protocol.PlaylistItem{{Kind: protocol.ItemNotice, Notice: "n-green", DurationMS: 8000}}
+	c := attractContent(items, nil)
+	h := newHarness(t, &c)
+	h.startAttract()
+	img := h.win.Canvas().Capture()
+	if b := img.Bounds(); b.Dx() != 540 || b.Dy() != 960 {
+		t.Fatalf("capture is %v, want 540×960", b)
+	}
+	test.AssertImageMatches(t, "attract-notice.png", img)
+}
+
+func TestAttractBrokenImageSkipped(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.png")
+	if err := os.WriteFile(bad, []byte("not a picture"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	poster := writeTestPNG(t)
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  screen.Screen
+	}{
+		{"broken first, good second", map[string]string{shaOf('a'): bad, shaOf('b'): poster}, screen.Attract},
+		{"missing file only", map[string]string{shaOf('a'): filepath.Join(dir, "gone.png")}, screen.Home},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			items := []protocol.PlaylistItem{
+				{Kind: protocol.ItemImage, Media: shaOf('a'), DurationMS: 5000},
+				{Kind: protocol.ItemImage, Media: shaOf('b'), DurationMS: 5000},
+			}
+			c := attractContent(items, tt.files)
+			h := newHarness(t, &c)
+			h.now = h.now.Add(2 * time.Minute)
+			h.ui.Tick()
+			h.want(tt.want)
+			if len(h.model.Broken()) != 1 {
+				t.Errorf("broken %v", h.model.Broken())
+			}
+			if tt.want == screen.Attract {
+				if v := h.model.View(h.now); v.Current.Path != poster || len(h.images()) != 1 {
+					t.Errorf("current %q, %d images", v.Current.Path, len(h.images()))
+				}
+			}
+		})
+	}
+}
+
+// TestAttractVideoPlaysAndEnds plays a real one-second video through the
+// UI's player: frames are shown and its end moves the loop on.
+func TestAttractVideoPlaysAndEnds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clip.mp4")
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x180:rate=25",
+		"-t", "1", "-pix_fmt", "yuv420p", "-c:v", "libx264", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	items := []protocol.PlaylistItem{
+		{Kind: protocol.ItemVideo, Media: shaOf('v')},
+		{Kind: protocol.ItemNotice, Notice: "n-green", DurationMS: 8000},
+	}
+	c := attractContent(items, map[string]string{shaOf('v'): path})
+	h := newHarness(t, &c)
+	h.startAttract()
+	v := h.model.View(h.now)
+	p := h.ui.slot(v.Current.Seq)
+	if v.Current.Item.Kind != protocol.ItemVideo || p == nil {
+		t.Fatalf("current %+v prepared %v", v.Current.Item, p != nil)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for h.model.View(h.now).Current.Seq == v.Current.Seq {
+		if time.Now().After(deadline) {
+			t.Fatal("the video never ended")
+		}
+		<-time.After(20 * time.Millisecond)
+	}
+	p.mu.Lock()
+	pl := p.player
+	p.mu.Unlock()
+	if pl == nil {
+		t.Fatal("no player")
+	}
+	if shown, dropped := pl.Stats(); shown+dropped != 25 || shown == 0 {
+		t.Errorf("frames shown %d dropped %d, want 25", shown, dropped)
+	}
+	if got := h.model.View(h.now).Current.Item.Kind; got != protocol.ItemNotice {
+		t.Errorf("after the video: %v", got)
+	}
+	if len(h.model.Broken()) != 0 {
+		t.Errorf("broken: %v", h.model.Broken())
+	}
+}
