@@ -5,7 +5,12 @@
 // a technician enters the claim code.
 //
 //	kiosk -socket /run/shequ/agent.sock
-//	kiosk -windowed -size 540x960 -lang en
+//	kiosk -windowed -size 540x960 -lang en -attract 20s
+//
+// After -attract without a touch on the home screen it plays the attract
+// loop (the agent's playlists: images, notice cards and videos decoded by
+// ffmpeg) until someone touches the screen, and reports what it shows to the
+// agent (proof of play).
 //
 // Run it with LANG=zh_CN.UTF-8 (Fyne logs a locale error under C); the
 // display language itself comes from -lang and the on-screen toggle.
@@ -19,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +38,8 @@ import (
 	"github.com/shequ/shequ/kiosk/i18n"
 	"github.com/shequ/shequ/kiosk/screen"
 	"github.com/shequ/shequ/kiosk/ui"
+	"github.com/shequ/shequ/kiosk/video"
+	"github.com/shequ/shequ/protocol"
 )
 
 // config is what the flags say.
@@ -40,6 +48,7 @@ type config struct {
 	windowed bool
 	size     fyne.Size
 	screen   screen.Config
+	video    video.Config
 }
 
 func main() {
@@ -48,16 +57,19 @@ func main() {
 	size := flag.String("size", "1080x1920", "window size WIDTHxHEIGHT (logical pixels)")
 	lang := flag.String("lang", "zh", "default language: zh or en")
 	idle := flag.Duration("idle", screen.DefaultIdleTimeout, "return to the home screen after this long without a touch")
+	attract := flag.Duration("attract", screen.DefaultAttractAfter, "start the attract loop after the home screen is idle this long")
+	ffmpeg := flag.String("ffmpeg", "ffmpeg", "ffmpeg executable for attract videos (ffprobe is looked up beside it)")
 	qrURL := flag.String("qr-url", screen.DefaultStationURL, "城管码 URL template; {community} and {kiosk} are replaced")
 	followURL := flag.String("follow-url", screen.DefaultFollowURL, "receipt QR URL template; {ticket} is replaced")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg, err := parse(*socket, *windowed, *size, *lang, *idle, *qrURL, *followURL)
+	cfg, err := parse(*socket, *windowed, *size, *lang, *idle, *attract, *qrURL, *followURL)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kiosk:", err)
 		os.Exit(2)
 	}
+	cfg.video = video.Config{FFmpeg: *ffmpeg, FFprobe: ffprobeBeside(*ffmpeg)}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
@@ -66,7 +78,13 @@ func main() {
 	}
 }
 
-func parse(socket string, windowed bool, size, lang string, idle time.Duration, qrURL, followURL string) (config, error) {
+// ffprobeBeside returns the ffprobe that goes with the ffmpeg executable.
+func ffprobeBeside(ffmpeg string) string {
+	dir, file := filepath.Split(ffmpeg)
+	return dir + strings.Replace(file, "ffmpeg", "ffprobe", 1)
+}
+
+func parse(socket string, windowed bool, size, lang string, idle, attract time.Duration, qrURL, followURL string) (config, error) {
 	w, h, ok := strings.Cut(size, "x")
 	wi, err1 := strconv.Atoi(w)
 	hi, err2 := strconv.Atoi(h)
@@ -80,10 +98,37 @@ func parse(socket string, windowed bool, size, lang string, idle time.Duration, 
 	if idle <= 0 {
 		return config{}, errors.New("-idle must be positive")
 	}
+	if attract <= 0 {
+		return config{}, errors.New("-attract must be positive")
+	}
 	return config{
 		socket: socket, windowed: windowed, size: fyne.NewSize(float32(wi), float32(hi)),
-		screen: screen.Config{Lang: l, IdleTimeout: idle, StationURL: qrURL, FollowURL: followURL},
+		screen: screen.Config{Lang: l, IdleTimeout: idle, AttractAfter: attract, StationURL: qrURL, FollowURL: followURL},
 	}, nil
+}
+
+const (
+	// tickEvery is how often the screen model's clock advances: attract
+	// items change within this of their end.
+	tickEvery = 250 * time.Millisecond
+	// playQueue bounds the play events waiting to be sent to the agent.
+	playQueue = 256
+)
+
+// postPlays sends play events to the agent until ctx ends. A failure is
+// logged and the event dropped: proof of play is a count, not a record the
+// resident depends on.
+func postPlays(ctx context.Context, c *agentclient.Client, plays <-chan protocol.PlayEvent, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-plays:
+			if err := c.PostPlay(ctx, ev); err != nil && ctx.Err() == nil {
+				log.Warn("report play to the agent", "err", err)
+			}
+		}
+	}
 }
 
 // run shows the kiosk until ctx ends or the window is closed.
@@ -107,12 +152,29 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	// The home layout shows "正在连接… / Connecting…" until Sync delivers
 	// the first content, so the screen is never blank; the setup screen
 	// replaces it while the agent reports the device not enrolled.
-	u := ui.New(win, m, client, ui.Options{Log: log, Enroller: client})
+	vc := cfg.video
+	vc.Log = log
+	u := ui.New(win, m, client, ui.Options{Log: log, Enroller: client, Video: vc})
+	defer u.Close()
 
 	stopped := ctx
 	ctx, cancel := context.WithCancel(ctx)
+	// Play events go to the agent from one goroutine; the model never
+	// waits for it (a full queue drops events, logged).
+	plays := make(chan protocol.PlayEvent, playQueue)
+	m.OnPlay(func(ev protocol.PlayEvent) {
+		select {
+		case plays <- ev:
+		default:
+			log.Warn("play event dropped: agent too slow", "kind", ev.Kind, "media", ev.Media, "notice", ev.Notice)
+		}
+	})
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		postPlays(ctx, client, plays, log)
+	}()
 	go func() {
 		defer wg.Done()
 		apply := agentclient.Apply{Content: m.SetContent, Status: m.SetStatus}
@@ -122,7 +184,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}()
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(tickEvery)
 		defer t.Stop()
 		for {
 			select {

@@ -150,8 +150,22 @@ func (c *Client) Enrol(ctx context.Context, code string) (protocol.AgentStatus, 
 	return out, err
 }
 
+// PostPlay reports that the kiosk started showing an attract item or a
+// notice on the home rotation (proof of play; the agent also keeps the file
+// on screen). The agent answers 204.
+func (c *Client) PostPlay(ctx context.Context, ev protocol.PlayEvent) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("agentclient: encode play event: %w", err)
+	}
+	if _, err := protocol.DecodePlayEvent(body); err != nil {
+		return fmt.Errorf("agentclient: post play: %w", err)
+	}
+	return c.do(ctx, RequestTimeout, http.MethodPost, protocol.LocalPathPlays, body, http.StatusNoContent, nil)
+}
+
 // do performs one request within timeout and strictly decodes a reply of
-// status want into out.
+// status want into out; a nil out expects an empty reply.
 func (c *Client) do(ctx context.Context, timeout time.Duration, method, path string, body []byte, want int, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -178,6 +192,12 @@ func (c *Client) do(ctx context.Context, timeout time.Duration, method, path str
 	data, err := readLimited(resp.Body, MaxResponseSize)
 	if err != nil {
 		return fmt.Errorf("agentclient: %s %s: %w", method, path, err)
+	}
+	if out == nil {
+		if len(bytes.TrimSpace(data)) != 0 {
+			return fmt.Errorf("%w: %s %s: unexpected body of %d bytes", ErrMalformed, method, path, len(data))
+		}
+		return nil
 	}
 	if err := strictUnmarshal(data, out); err != nil {
 		return fmt.Errorf("%w: %s %s: %v", ErrMalformed, method, path, err)

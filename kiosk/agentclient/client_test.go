@@ -37,6 +37,7 @@ type fakeAgent struct {
 	enrolled bool
 	enrols   []string
 	hits     map[string]int // requests by path
+	plays    []protocol.PlayEvent
 	// override, when set for a path, replaces the reply: status and raw body.
 	override map[string]struct {
 		code int
@@ -162,6 +163,21 @@ func (a *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.status())
 	case r.Method == http.MethodPost && r.URL.Path == protocol.LocalPathEnrol:
 		a.enrol(w, r)
+	case r.Method == http.MethodPost && r.URL.Path == protocol.LocalPathPlays:
+		data, err := io.ReadAll(io.LimitReader(r.Body, protocol.MaxPlayEventSize+1))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, protocol.ErrorResponse{Error: err.Error()})
+			return
+		}
+		ev, err := protocol.DecodePlayEvent(data)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, protocol.ErrorResponse{Error: err.Error()})
+			return
+		}
+		a.mu.Lock()
+		a.plays = append(a.plays, ev)
+		a.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPost && r.URL.Path == protocol.LocalPathFeedback:
 		data, err := io.ReadAll(io.LimitReader(r.Body, protocol.MaxFeedbackRequestSize+1))
 		if err != nil {
@@ -534,4 +550,54 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestPostPlay(t *testing.T) {
+	video := protocol.PlayEvent{Kind: protocol.ItemVideo, Media: strings.Repeat("ab", 32), At: t0}
+	tests := []struct {
+		name     string
+		ev       protocol.PlayEvent
+		override *struct {
+			code int
+			body string
+		}
+		wantErr  bool
+		wantSent bool
+	}{
+		{"video", video, nil, false, true},
+		{"notice", protocol.PlayEvent{Kind: protocol.ItemNotice, Notice: "n-1", At: t0}, nil, false, true},
+		{"invalid not sent", protocol.PlayEvent{Kind: protocol.ItemVideo, Media: "short", At: t0}, nil, true, false},
+		{"agent refuses", video, &struct {
+			code int
+			body string
+		}{http.StatusBadRequest, `{"error":"bad"}`}, true, false},
+		{"body on 204", video, &struct {
+			code int
+			body string
+		}{http.StatusOK, `{}`}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newFakeAgent(1)
+			if tt.override != nil {
+				a.override = map[string]struct {
+					code int
+					body string
+				}{protocol.LocalPathPlays: *tt.override}
+			}
+			path := sockPath(t)
+			serve(t, path, a)
+			c := New(path)
+			defer c.Close()
+			err := c.PostPlay(context.Background(), tt.ev)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("PostPlay: %v, wantErr %v", err, tt.wantErr)
+			}
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if got := len(a.plays) == 1 && a.plays[0].At.Equal(tt.ev.At) && a.plays[0].Kind == tt.ev.Kind; got != tt.wantSent {
+				t.Errorf("agent got %+v, want sent %v", a.plays, tt.wantSent)
+			}
+		})
+	}
 }
