@@ -201,6 +201,8 @@ func (e *env) startAgent(dataDir, socket string) *agent.Agent {
 		ReconnectMax:      500 * time.Millisecond,
 		ResendAfter:       2 * time.Second,
 		SoftwareVersion:   "e2e",
+		MediaStagger:      -1, // fetch media at once
+		MinFreeDisk:       -1, // test machines' disks may be fuller than a kiosk's
 	}, testLogger(t).With("proc", "agent"))
 	if err != nil {
 		t.Fatalf("agent.New: %v", err)
