@@ -7,6 +7,7 @@
 #   SHEQU_HTTP     hub HTTP address        (default 127.0.0.1:8080)
 #   SHEQU_MQTT     hub MQTT (TLS) address  (default 127.0.0.1:8883)
 #   SHEQU_KIOSK    kiosk id of the agent   (default k-sangcheng-01)
+#   SHEQU_ATTRACT  idle time before the attract loop (default 30s)
 #   SHEQU_RUN_DIR  data directory          (default .run)
 #   SHEQU_ORG      org tree file           (default packaging/demo/org.json)
 set -euo pipefail
@@ -94,6 +95,38 @@ case "$compact" in
 *) log "hub already has notices; not seeding" ;;
 esac
 
+# Seed a publicity playlist once: a short video and a poster made with
+# ffmpeg's test sources, uploaded like any staff upload (the hub checks the
+# type with ffprobe and transcodes the video to the kiosk profile), then a
+# playlist for the district with the video, the poster and the first notice.
+media=$(api "https://$HTTP/api/v1/media") || die "GET /api/v1/media failed"
+case "$(printf '%s' "$media" | tr -d ' \t\r\n')" in
+*'"media":[]'* | *'"media":null'*)
+	mkdir -p "$RUN/demo-media"
+	ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=25 -t 8 -pix_fmt yuv420p "$RUN/demo-media/publicity.mp4"
+	ffmpeg -v error -y -f lavfi -i smptebars=size=1080x1440 -frames:v 1 "$RUN/demo-media/poster.png"
+	upload() {
+		api -X POST -H "X-Filename: $(basename "$1")" --data-binary "@$1" "https://$HTTP/api/v1/media" |
+			sed -n 's/^{"id":"\([^"]*\)".*/\1/p'
+	}
+	video=$(upload "$RUN/demo-media/publicity.mp4")
+	poster=$(upload "$RUN/demo-media/poster.png")
+	[ -n "$video" ] && [ -n "$poster" ] || die "media upload failed"
+	log "uploaded demo media (video $video, poster $poster); waiting for the transcode"
+	wait_for "video transcode" "${pids[-1]}" 120 sh -c \
+		"curl -fsS --cacert '$CA' -H 'Authorization: Bearer $TOKEN' 'https://$HTTP/api/v1/media/$video' | grep -q '\"status\":\"ready\"'"
+	notice=$(api "https://$HTTP/api/v1/notices" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)
+	api -X POST -H 'Content-Type: application/json' "https://$HTTP/api/v1/playlists" --data-binary @- >/dev/null <<JSON ||
+{"name":"黄浦区城管宣传轮播","targets":[{"level":"district","id":"huangpu"}],
+ "items":[{"kind":"video","media":"$video"},{"kind":"image","media":"$poster","duration_ms":8000},
+          {"kind":"notice","notice":"$notice","duration_ms":10000}]}
+JSON
+		die "POST /api/v1/playlists failed"
+	log "created the demo playlist"
+	;;
+*) log "hub already has media; not seeding" ;;
+esac
+
 # Enrol the demo kiosk once, as a technician does on site: staff create a
 # one-time claim code for its slot, the agent enrols with it, pinning the CA.
 if ! bin/agent status -data "$RUN/agent" >/dev/null; then
@@ -111,7 +144,7 @@ fi
 
 log "starting agent $KIOSK (socket $SOCK, data $RUN/agent)"
 rm -f "$SOCK"
-bin/agent run -data "$RUN/agent" -socket "$SOCK" -hub "https://$HTTP" -ca-pin "$(bin/hub ca-pin -data "$RUN/hub")" \
+bin/agent run -data "$RUN/agent" -socket "$SOCK" -hub "https://$HTTP" -ca-pin "$(bin/hub ca-pin -data "$RUN/hub")" -media-stagger -1s \
 	>>"$RUN/agent.log" 2>&1 &
 pids+=($!)
 wait_for "agent" "${pids[-1]}" 60 curl -fsS --unix-socket "$SOCK" http://agent/v1/status
@@ -123,7 +156,7 @@ else
 	shot=""
 fi
 log "starting kiosk on DISPLAY=$DISPLAY"
-bin/kiosk -socket "$SOCK" -windowed >>"$RUN/kiosk.log" 2>&1 &
+bin/kiosk -socket "$SOCK" -windowed -attract "${SHEQU_ATTRACT:-30s}" >>"$RUN/kiosk.log" 2>&1 &
 pids+=($!)
 
 cat <<INFO
