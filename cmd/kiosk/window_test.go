@@ -84,7 +84,7 @@ func (a *fakeAgent) videoPlays(sha string) int {
 }
 
 // serveAgent starts a on a Unix socket under a short temporary directory.
-func serveAgent(t *testing.T, a *fakeAgent) string {
+func serveAgent(t testing.TB, a *fakeAgent) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "kiosk-sock")
 	if err != nil {
@@ -119,7 +119,7 @@ func serveAgent(t *testing.T, a *fakeAgent) string {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() (bool, error)) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var last error
@@ -136,7 +136,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() (bool,
 
 // display returns an X display: $DISPLAY when it answers, otherwise a
 // private Xvfb started for this test.
-func display(t *testing.T) string {
+func display(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv("DISPLAY"); d != "" && exec.Command("xdpyinfo", "-display", d).Run() == nil {
 		return d
@@ -172,7 +172,7 @@ func display(t *testing.T) string {
 	return ""
 }
 
-func screenshot(t *testing.T, disp string) (*image.RGBA, []byte) {
+func screenshot(t testing.TB, disp string) (*image.RGBA, []byte) {
 	t.Helper()
 	raw, err := exec.Command("import", "-display", disp, "-window", "root", "png:-").Output()
 	if err != nil {

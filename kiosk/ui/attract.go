@@ -132,6 +132,11 @@ func (u *UI) syncSlots(v screen.View) (fresh, stale []*prepared) {
 		}
 		view := canvas.NewImageFromImage(nil)
 		view.FillMode = canvas.ImageFillContain
+		if s.Item.Kind == protocol.ItemVideo {
+			// Scaled by GL when drawn: Fyne's default (smooth) scales every
+			// frame on the CPU first, which costs a whole core at 720p.
+			view.ScaleMode = canvas.ImageScaleFastest
+		}
 		p := &prepared{slot: s, view: view, opened: make(chan struct{})}
 		u.media.slots[seq] = p
 		fresh = append(fresh, p)
