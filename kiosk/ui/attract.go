@@ -32,6 +32,9 @@ var colorAttract = colorForeground
 type prepared struct {
 	slot screen.Slot
 	view *canvas.Image // created at once, filled when ready
+	// maxW and maxH bound the decoded frames: the window's size in
+	// pixels (no point decoding more than can be shown).
+	maxW, maxH int
 
 	mu     sync.Mutex
 	player *video.Player
@@ -138,6 +141,10 @@ func (u *UI) syncSlots(v screen.View) (fresh, stale []*prepared) {
 			view.ScaleMode = canvas.ImageScaleFastest
 		}
 		p := &prepared{slot: s, view: view, opened: make(chan struct{})}
+		if c := u.win.Canvas(); c != nil {
+			size, scale := c.Size(), c.Scale()
+			p.maxW, p.maxH = int(size.Width*scale), int(size.Height*scale)
+		}
 		u.media.slots[seq] = p
 		fresh = append(fresh, p)
 	}
@@ -188,7 +195,12 @@ func (u *UI) prepare(p *prepared) {
 			p.view.Refresh()
 		})
 	case protocol.ItemVideo:
-		pl, err := video.Open(context.Background(), path, u.video)
+		cfg := u.video
+		if p.maxW > 0 && p.maxH > 0 {
+			cfg.MaxWidth = min(orDefault(cfg.MaxWidth, video.DefaultMaxWidth), p.maxW)
+			cfg.MaxHeight = min(orDefault(cfg.MaxHeight, video.DefaultMaxHeight), p.maxH)
+		}
+		pl, err := video.Open(context.Background(), path, cfg)
 		if err != nil {
 			u.log.Warn("attract video failed", "path", path, "err", err)
 			u.report(p, func() { u.model.ItemFailed(seq, err.Error(), u.now()) })
@@ -220,6 +232,14 @@ func (u *UI) watch(p *prepared, pl *video.Player) {
 		}
 		u.model.VideoEnded(p.slot.Seq, u.now())
 	})
+}
+
+// orDefault returns v, or def when v is not positive.
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // goroutine runs fn on a new goroutine.

@@ -193,6 +193,10 @@ func TestAttractVideoPlaysAndEnds(t *testing.T) {
 	if pl == nil {
 		t.Fatal("no player")
 	}
+	// The window is 540×960 pixels: the 320×180 clip is decoded as is.
+	if w, h := pl.Size(); w != 320 || h != 180 {
+		t.Errorf("decoded at %d×%d", w, h)
+	}
 	if shown, dropped := pl.Stats(); shown+dropped != 25 || shown == 0 {
 		t.Errorf("frames shown %d dropped %d, want 25", shown, dropped)
 	}
@@ -201,5 +205,38 @@ func TestAttractVideoPlaysAndEnds(t *testing.T) {
 	}
 	if len(h.model.Broken()) != 0 {
 		t.Errorf("broken: %v", h.model.Broken())
+	}
+}
+
+// TestAttractVideoDecodedAtWindowSize: a 720p clip in a 540×960-pixel
+// window is decoded at the window's width, not at 1280×720.
+func TestAttractVideoDecodedAtWindowSize(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "720p.mp4")
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=1280x720:rate=25",
+		"-t", "1", "-pix_fmt", "yuv420p", "-c:v", "libx264", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	items := []protocol.PlaylistItem{{Kind: protocol.ItemVideo, Media: shaOf('v')}}
+	c := attractContent(items, map[string]string{shaOf('v'): path})
+	h := newHarness(t, &c)
+	h.startAttract()
+	p := h.ui.slot(h.model.View(h.now).Current.Seq)
+	if p == nil {
+		t.Fatal("video not prepared")
+	}
+	select {
+	case <-p.opened:
+	case <-time.After(20 * time.Second):
+		t.Fatal("video not opened")
+	}
+	p.mu.Lock()
+	pl := p.player
+	p.mu.Unlock()
+	if pl == nil {
+		t.Fatalf("no player; broken %v", h.model.Broken())
+	}
+	if w, h := pl.Size(); w != 540 || h != 302 {
+		t.Errorf("decoded at %d×%d, want 540×302", w, h)
 	}
 }
