@@ -106,15 +106,13 @@ func (u *UI) report(p *prepared, fn func()) {
 func (u *UI) syncSlots(v screen.View) (fresh, stale []*prepared) {
 	keep := map[uint64]screen.Slot{}
 	if v.Screen == screen.Attract {
-		for _, s := range []screen.Slot{v.Current, v.Next} {
+		slots := []screen.Slot{v.Current}
+		if v.HasNext {
+			slots = append(slots, v.Next)
+		}
+		for _, s := range slots {
 			if s.Seq != 0 && s.Item.Kind != protocol.ItemNotice {
 				keep[s.Seq] = s
-			}
-		}
-		if !v.HasNext {
-			delete(keep, v.Next.Seq)
-			if v.Current.Item.Kind != protocol.ItemNotice {
-				keep[v.Current.Seq] = v.Current
 			}
 		}
 	}

@@ -240,3 +240,55 @@ func TestAttractVideoDecodedAtWindowSize(t *testing.T) {
 		t.Errorf("decoded at %d×%d, want 540×302", w, h)
 	}
 }
+
+// TestAttractNextVideoPrepared: while an image shows, the next item's video
+// is already decoding (its first frame ready), so it starts without a gap;
+// a touch stops it.
+func TestAttractNextVideoPrepared(t *testing.T) {
+	clip := filepath.Join(t.TempDir(), "clip.mp4")
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x180:rate=25",
+		"-t", "2", "-pix_fmt", "yuv420p", "-c:v", "libx264", clip).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	items := []protocol.PlaylistItem{
+		{Kind: protocol.ItemImage, Media: shaOf('a'), DurationMS: 5000},
+		{Kind: protocol.ItemVideo, Media: shaOf('v')},
+	}
+	c := attractContent(items, map[string]string{shaOf('a'): writeTestPNG(t), shaOf('v'): clip})
+	h := newHarness(t, &c)
+	h.startAttract()
+	v := h.model.View(h.now)
+	if v.Current.Item.Kind != protocol.ItemImage || v.Next.Item.Kind != protocol.ItemVideo {
+		t.Fatalf("current %v next %v", v.Current.Item.Kind, v.Next.Item.Kind)
+	}
+	p := h.ui.slot(v.Next.Seq)
+	if p == nil {
+		t.Fatal("next video not being prepared")
+	}
+	<-p.opened
+	p.mu.Lock()
+	pl := p.player
+	p.mu.Unlock()
+	if pl == nil {
+		t.Fatalf("next video not opened; broken %v", h.model.Broken())
+	}
+	select {
+	case <-pl.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("next video's first frame not decoded while the image shows")
+	}
+	if shown, _ := pl.Stats(); shown != 0 {
+		t.Errorf("next video showed %d frames before its turn", shown)
+	}
+	h.tap("轻触屏幕 · 我要反映")
+	h.want(screen.Home)
+	select {
+	case <-pl.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("player not stopped after the touch")
+	}
+	if h.ui.slot(v.Next.Seq) != nil {
+		t.Error("prepared slot kept after leaving the attract loop")
+	}
+}
