@@ -328,6 +328,10 @@ func TestMediaRefused(t *testing.T) {
 		{"manifest signed by another key", func(t *testing.T, hub *hubtest.Hub, cfg *agent.Config) protocol.MediaRef {
 			return hub.AddMediaSigned(fileData(51, 2*chunk), protocol.MediaImage, chunk, hubtest.NewKey(t))
 		}, ""},
+		{"file does not match its name", func(t *testing.T, hub *hubtest.Hub, cfg *agent.Config) protocol.MediaRef {
+			cfg.MediaRetryMin = time.Hour // fetched once, then waits
+			return hub.AddMediaMislabelled(fileData(53, 2*chunk), fileData(54, 2*chunk), protocol.MediaImage, chunk)
+		}, media.ReasonHash},
 		{"manifest size differs from the reference", func(t *testing.T, hub *hubtest.Hub, cfg *agent.Config) protocol.MediaRef {
 			r := hub.AddMedia(fileData(52, 2*chunk), protocol.MediaImage, chunk)
 			r.Size++
@@ -353,11 +357,14 @@ func TestMediaRefused(t *testing.T) {
 			} else {
 				hubtest.Eventually(t, wait, "manifest asked for again", func() bool { return hub.ManifestRequests(ref.SHA256) >= 3 })
 			}
-			if n := len(hub.ChunkRequests(ref.SHA256)); n != 0 {
+			if n := len(hub.ChunkRequests(ref.SHA256)); n != 0 && tc.reason != media.ReasonHash {
 				t.Errorf("%d chunks requested", n)
 			}
 			if a.Media().Has(ref.SHA256) {
 				t.Error("file held")
+			}
+			if ents, err := os.ReadDir(filepath.Join(dir, "media", "partial")); err != nil || (tc.reason == media.ReasonHash && len(ents) != 0) {
+				t.Errorf("partial files after a bad whole-file hash: %v, %v", ents, err)
 			}
 		})
 	}

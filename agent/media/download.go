@@ -349,6 +349,11 @@ func (c *Cache) deliver(d delivery, jobs map[string]*job) error {
 		if err := c.persist(ch.SHA256, j); err != nil {
 			return c.writeFailed(ch.SHA256, j, jobs, err)
 		}
+		// The file is allocated sparse: stop before the disk gets too full.
+		need := int64(len(j.man.Chunks)-j.have) * int64(j.man.ChunkSize)
+		if free, err := c.freeDisk(); err == nil && free-need < c.cfg.MinFreeDisk {
+			return c.writeFailed(ch.SHA256, j, jobs, fmt.Errorf("%w: %d bytes free, %d still to write, %d kept free", syscall.ENOSPC, free, need, c.cfg.MinFreeDisk))
+		}
 	}
 	return nil
 }
@@ -396,6 +401,11 @@ func (c *Cache) finish(sha string, j *job) error {
 	}
 	if err := os.Chmod(path, 0o640); err != nil {
 		return fmt.Errorf("media: %w", err)
+	}
+	if c.gid >= 0 {
+		if err := os.Chown(path, -1, c.gid); err != nil {
+			return fmt.Errorf("media: %w", err)
+		}
 	}
 	if err := os.Rename(path, c.Path(sha)); err != nil {
 		return fmt.Errorf("media: %w", err)

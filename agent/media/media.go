@@ -187,6 +187,7 @@ type Cache struct {
 	wake  chan struct{}
 	kick  chan struct{}
 	start time.Time
+	gid   int // group given the files (Config.Group); -1: the agent's
 
 	mu       sync.Mutex
 	held     map[string]int64 // sha → size of complete files
@@ -222,6 +223,7 @@ func Open(cfg Config, log *slog.Logger) (*Cache, error) {
 		wake:     make(chan struct{}, 1),
 		kick:     make(chan struct{}, 1),
 		start:    time.Now(),
+		gid:      -1,
 		held:     map[string]int64{},
 		kinds:    map[string]protocol.MediaKind{},
 		status:   map[string]Progress{},
@@ -248,6 +250,7 @@ func Open(cfg Config, log *slog.Logger) (*Cache, error) {
 		if err := os.Chown(c.dir, -1, gid); err != nil {
 			return nil, fmt.Errorf("media: chown %s: %w", c.dir, err)
 		}
+		c.gid = gid
 	}
 	db, err := bolt.Open(filepath.Join(cfg.Dir, "media.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {

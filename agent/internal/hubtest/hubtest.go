@@ -131,11 +131,36 @@ func StartBroker(t testing.TB) *Broker {
 		t.Fatalf("hubtest: serve: %v", err)
 	}
 	t.Cleanup(func() {
+		settle(s)
 		if err := s.Close(); err != nil {
 			t.Errorf("hubtest: close broker: %v", err)
 		}
 	})
 	return &Broker{Server: s, URL: "ssl://" + tcp.Address(), CA: ca, auth: h}
+}
+
+// settle drops every client and waits (up to 5 s) until they are gone
+// from the broker's map. mochi-mqtt v2.7.9's Close takes the map's read
+// lock twice (GetByListener calls Len), so a client removed at that moment
+// (its write lock queued between the two) deadlocks Close.
+func settle(s *mqtt.Server) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		left := 0
+		for id, cl := range s.Clients.GetAll() {
+			if id == mqtt.InlineClientId {
+				continue
+			}
+			left++
+			if !cl.Closed() {
+				cl.Stop(fmt.Errorf("hubtest: broker closing"))
+			}
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // AddDevice lets a device connect as user with password, reading the down/

@@ -64,6 +64,28 @@ func (h *Hub) AddMediaSigned(data []byte, kind protocol.MediaKind, chunkSize int
 	return ref
 }
 
+// AddMediaMislabelled makes the hub serve data under the name (hash) and
+// size of other, with a manifest whose chunk hashes match data: every chunk
+// passes, the whole file does not. It returns the reference the kiosk is
+// given.
+func (h *Hub) AddMediaMislabelled(data, other []byte, kind protocol.MediaKind, chunkSize int) protocol.MediaRef {
+	h.t.Helper()
+	if len(data) != len(other) {
+		h.t.Fatal("hubtest: mislabelled media needs two files of one size")
+	}
+	named := h.AddMedia(other, kind, chunkSize)
+	m := protocol.Manifest{SHA256: named.SHA256, Size: named.Size, ChunkSize: chunkSize}
+	for i := range protocol.ChunkCount(named.Size, chunkSize) {
+		c := sha256.Sum256(data[i*chunkSize : min(len(data), (i+1)*chunkSize)])
+		m.Chunks = append(m.Chunks, hex.EncodeToString(c[:]))
+	}
+	env := Sign(h.t, protocol.TypeManifest, m, h.Key())
+	h.media.mu.Lock()
+	defer h.media.mu.Unlock()
+	h.media.files[named.SHA256] = &mediaFile{data: data, ref: named, manifest: env, chunk: chunkSize}
+	return named
+}
+
 // ChunkRequests returns how often each chunk of sha was requested.
 func (h *Hub) ChunkRequests(sha string) map[int]int {
 	h.media.mu.Lock()
