@@ -194,15 +194,14 @@ func (c *Cache) request(req Requester, sha string, j *job, now time.Time) {
 // startJob resumes or begins the download of r; nil (and a failed status)
 // if the disk has no room.
 func (c *Cache) startJob(r protocol.MediaRef) (*job, error) {
-	s, ok, err := c.loadState(r.SHA256)
+	s, m, ok, err := c.loadState(r.SHA256)
 	if err != nil {
 		return nil, err
 	}
 	j := &job{ref: r, inflight: map[int]time.Time{}}
 	if ok {
-		_, m, derr := protocol.DecodeManifest(s.Manifest)
-		if derr != nil || m.SHA256 != r.SHA256 || m.Size != r.Size || len(s.Bitmap) != (len(m.Chunks)+7)/8 {
-			c.log.Warn("download state unusable: starting over", "sha256", r.SHA256, "err", derr)
+		if m.SHA256 != r.SHA256 || m.Size != r.Size {
+			c.log.Warn("download state does not match the file: starting over", "sha256", r.SHA256)
 			if err := c.dropState(r.SHA256); err != nil {
 				return nil, err
 			}

@@ -521,24 +521,48 @@ func (c *Cache) freeDisk() (int64, error) {
 	return int64(fs.Bavail) * int64(fs.Bsize), nil
 }
 
-func (c *Cache) loadState(sha string) (state, bool, error) {
+func (c *Cache) loadState(sha string) (state, protocol.Manifest, bool, error) {
 	var s state
+	var m protocol.Manifest
 	var ok bool
 	err := c.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPartial).Get([]byte(sha))
 		if v == nil {
 			return nil
 		}
-		if len(v) > maxStateSize {
-			return fmt.Errorf("state of %s is %d bytes", sha, len(v))
+		var err error
+		s, m, err = decodeState(v)
+		ok = err == nil
+		if err != nil {
+			c.log.Warn("download state unusable: starting over", "sha256", sha, "err", err)
 		}
-		ok = true
-		return json.Unmarshal(v, &s)
+		return nil
 	})
 	if err != nil {
-		return s, false, fmt.Errorf("media: load state: %w", err)
+		return s, m, false, fmt.Errorf("media: load state: %w", err)
 	}
-	return s, ok, nil
+	return s, m, ok, nil
+}
+
+// decodeState decodes a stored download state: a manifest envelope that
+// decodes (its signature was checked when it arrived) and a bitmap of its
+// chunks.
+func decodeState(v []byte) (state, protocol.Manifest, error) {
+	var s state
+	if len(v) > maxStateSize {
+		return s, protocol.Manifest{}, fmt.Errorf("media: download state of %d bytes, limit %d", len(v), maxStateSize)
+	}
+	if err := json.Unmarshal(v, &s); err != nil {
+		return s, protocol.Manifest{}, fmt.Errorf("media: download state: %w", err)
+	}
+	_, m, err := protocol.DecodeManifest(s.Manifest)
+	if err != nil {
+		return s, m, fmt.Errorf("media: download state: %w", err)
+	}
+	if len(s.Bitmap) != (len(m.Chunks)+7)/8 {
+		return s, m, fmt.Errorf("media: download state: bitmap of %d bytes for %d chunks", len(s.Bitmap), len(m.Chunks))
+	}
+	return s, m, nil
 }
 
 func (c *Cache) saveState(sha string, s state) error {
