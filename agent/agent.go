@@ -9,6 +9,14 @@
 // `agent enrol` before the service starts gives it an identity, and the
 // MQTT link starts at once.
 //
+// Media (agent/media): the files the held desired state's playlists need
+// are fetched in the background, over the MQTT link or with HTTPS ranges
+// (Config.MediaHTTP), into DataDir/media; the local API lists the
+// playlists and the files held, and an EventNotices announces each file
+// that becomes held. Play events the kiosk posts are counted per hour in
+// the store; every finished hour becomes a PlayStats outbox record, sent
+// and acknowledged like feedback.
+//
 // An Agent holds no global state, so many can run in one process (tests and
 // fleet benchmarks do); with Config.Socket empty it starts no HTTP server.
 package agent

@@ -45,6 +45,14 @@
 // checked again after a chain is adopted, since retained messages may
 // arrive in any order.
 //
+// # Media
+//
+// Manifests (signed, verified like any downlink message) and chunks (not
+// signed; the media cache checks them against their manifest) on the
+// kiosk's own down/ topics go to Config.Media. RequestManifest and
+// RequestChunks publish MediaRequests while connected. Outbox records are
+// published on the channel of their type: feedback or plays.
+//
 // The link publishes only to its own kiosk's up/ topics and never blocks in
 // a paho handler: handlers hand messages over to the session goroutine.
 package link

@@ -118,8 +118,9 @@ func (c *Cache) plan(req Requester, jobs map[string]*job) error {
 		}
 		c.mu.Lock()
 		retryAt, failed := c.failedAt[r.SHA256]
+		since := c.since[r.SHA256]
 		c.mu.Unlock()
-		if now.Before(c.start.Add(c.stagger(r.SHA256))) || (failed && now.Before(retryAt)) {
+		if now.Before(since.Add(c.stagger(r.SHA256))) || (failed && now.Before(retryAt)) {
 			continue
 		}
 		j, err := c.startJob(r)

@@ -178,16 +178,15 @@ type delivery struct {
 
 // Cache is the media cache. Create with Open, run the downloader with Run.
 type Cache struct {
-	cfg   Config
-	log   *slog.Logger
-	db    *bolt.DB
-	dir   string // Dir/media
-	part  string // Dir/media/partial
-	in    chan delivery
-	wake  chan struct{}
-	kick  chan struct{}
-	start time.Time
-	gid   int // group given the files (Config.Group); -1: the agent's
+	cfg  Config
+	log  *slog.Logger
+	db   *bolt.DB
+	dir  string // Dir/media
+	part string // Dir/media/partial
+	in   chan delivery
+	wake chan struct{}
+	kick chan struct{}
+	gid  int // group given the files (Config.Group); -1: the agent's
 
 	mu       sync.Mutex
 	held     map[string]int64 // sha → size of complete files
@@ -204,6 +203,7 @@ type Cache struct {
 	retries  map[string]int       // failures in a row per file, for the backoff
 	chunkSz  map[string]int       // chunk size of the manifest of each job
 	lostAt   time.Time            // when the connection was last lost
+	since    map[string]time.Time // when each wanted file became wanted: its stagger starts then
 }
 
 // Open opens the cache in cfg.Dir, checking every complete file again.
@@ -222,7 +222,6 @@ func Open(cfg Config, log *slog.Logger) (*Cache, error) {
 		in:       make(chan delivery, 4*protocol.MaxRequestChunks),
 		wake:     make(chan struct{}, 1),
 		kick:     make(chan struct{}, 1),
-		start:    time.Now(),
 		gid:      -1,
 		held:     map[string]int64{},
 		kinds:    map[string]protocol.MediaKind{},
@@ -231,6 +230,7 @@ func Open(cfg Config, log *slog.Logger) (*Cache, error) {
 		shown:    map[string]time.Time{},
 		retries:  map[string]int{},
 		chunkSz:  map[string]int{},
+		since:    map[string]time.Time{},
 	}
 	if err := os.MkdirAll(c.part, 0o750); err != nil {
 		return nil, fmt.Errorf("media: %w", err)
@@ -352,8 +352,16 @@ func (c *Cache) Want(doc protocol.DesiredState) {
 	for _, m := range doc.Media {
 		add(m.SHA256)
 	}
+	now := time.Now()
 	c.mu.Lock()
-	c.want = want
+	since := make(map[string]time.Time, len(want))
+	for _, r := range want {
+		since[r.SHA256] = now
+		if t, ok := c.since[r.SHA256]; ok {
+			since[r.SHA256] = t
+		}
+	}
+	c.want, c.since = want, since
 	c.wantSet = true
 	c.gcNeeded = true
 	for _, r := range want {
@@ -502,7 +510,8 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// stagger is the start delay of a file for this kiosk.
+// stagger is the start delay of a file for this kiosk, from when it
+// became wanted.
 func (c *Cache) stagger(sha string) time.Duration {
 	if c.cfg.Stagger <= 0 {
 		return 0
