@@ -19,18 +19,16 @@ import (
 	"github.com/shequ/shequ/agent"
 	"github.com/shequ/shequ/agent/fleetsim/load"
 	"github.com/shequ/shequ/agent/fleetsim/orgfile"
+	"github.com/shequ/shequ/agent/internal/hubtest"
 	"github.com/shequ/shequ/hub"
 	"github.com/shequ/shequ/hub/orgtree"
+	"github.com/shequ/shequ/protocol"
 )
 
-// benchFileSize is the size of the benchmark's media file (about).
-const benchFileSize = 100 << 20
-
-// benchPNG returns a PNG of about benchFileSize bytes of noise, stored
-// without compression (the hub keeps images as uploaded).
-func benchPNG(b *testing.B) []byte {
+// noisePNG returns a PNG of side² 16-bit RGBA pixels of noise (8 bytes
+// each), stored without compression (the hub keeps images as uploaded).
+func noisePNG(b testing.TB, side int) []byte {
 	b.Helper()
-	side := 3620 // 3620² RGBA pixels ≈ 50 MiB; 16-bit channels double it
 	img := image.NewRGBA64(image.Rect(0, 0, side, side))
 	r := rand.New(rand.NewPCG(7, 7))
 	for i := 0; i+8 <= len(img.Pix); i += 8 {
@@ -49,7 +47,7 @@ func benchPNG(b *testing.B) []byte {
 // benchHub starts a real hub with one kiosk and chunkSize, uploads data
 // as an image, targets every kiosk with a playlist of it, and returns the
 // hub, the file's reference and a data directory enrolled as the kiosk.
-func benchHub(b *testing.B, data []byte, chunkSize int) (*hub.Hub, string, string) {
+func benchHub(b testing.TB, data []byte, chunkSize int) (*hub.Hub, string, string) {
 	b.Helper()
 	org, err := orgfile.Generate(1)
 	if err != nil {
@@ -154,12 +152,48 @@ func benchHub(b *testing.B, data []byte, chunkSize int) (*hub.Hub, string, strin
 	return h, v.File.SHA256, dir
 }
 
+// TestMediaWithRealHub: a real agent fetches a file of a playlist from a
+// real hub over MQTT and over HTTPS, and its play stats are stored and
+// acknowledged by the hub.
+func TestMediaWithRealHub(t *testing.T) {
+	data := noisePNG(t, 400) // 1.28 MB
+	h, sha, dir := benchHub(t, data, 64<<10)
+	for _, mode := range []string{"mqtt", "https"} {
+		t.Run(mode, func(t *testing.T) {
+			for _, p := range []string{"media", "media.db"} {
+				if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := agent.Config{DataDir: dir, MediaStagger: -1, MinFreeDisk: -1}
+			if mode == "https" {
+				cfg.MediaHTTP = h.HTTPURL()
+			}
+			a := newAgent(t, cfg)
+			start(t, a)
+			hubtest.Eventually(t, time.Minute, "file held", func() bool { return a.Media().Has(sha) })
+			got, err := os.ReadFile(a.Media().Path(sha))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("held file differs from the upload (%v)", err)
+			}
+			past := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+			if err := a.Play(protocol.PlayEvent{Kind: protocol.ItemImage, Media: sha, At: past}); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := a.FlushPlays(time.Now()); err != nil || n != 1 {
+				t.Fatalf("FlushPlays = %d, %v", n, err)
+			}
+			hubtest.Eventually(t, time.Minute, "play stats acknowledged", func() bool { return a.Status().OutboxDepth == 0 })
+		})
+	}
+}
+
 // BenchmarkMediaTransfer fetches a 100 MB file from a real hub on
 // loopback, over MQTT in chunks and over HTTPS in ranges, with 64 KiB and
 // 1 MiB chunks, and reports the throughput (MB/s) from the agent's start
 // to the file held and verified. Run with -benchtime=1x.
 func BenchmarkMediaTransfer(b *testing.B) {
-	data := benchPNG(b)
+	data := noisePNG(b, 3620) // 3620² × 8 bytes ≈ 100 MiB
 	for _, cs := range []int{64 << 10, 1 << 20} {
 		h, sha, dir := benchHub(b, data, cs)
 		for _, mode := range []string{"mqtt", "https"} {
