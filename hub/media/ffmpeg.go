@@ -49,10 +49,24 @@ type probeOutput struct {
 	} `json:"streams"`
 }
 
+// Time limits of the ffmpeg tools, and the largest image kiosks are given.
+const (
+	ProbeTimeout = 30 * time.Second
+	// MaxImagePixels bounds an uploaded image (a kiosk decodes it whole):
+	// 40 megapixels, more than an 8K poster.
+	MaxImagePixels = 40_000_000
+)
+
+// TranscodeTimeout is how long a transcode of a video of length d may take:
+// ten times its length, and at least ten minutes.
+func TranscodeTimeout(d time.Duration) time.Duration { return max(10*d, 10*time.Minute) }
+
 // Probe runs ffprobe on path and classifies the file from its content: a
 // PNG, JPEG or WebP image, or a video (a container with a moving-picture
 // video stream and a duration). Anything else is ErrUnsupported.
 func Probe(ctx context.Context, ffprobe, path string) (Info, error) {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json", "--", path)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &limitedBuffer{&stdout, maxProbeOutput}, &limitedBuffer{&stderr, 4 << 10}
@@ -114,6 +128,11 @@ type Profile struct {
 // 1920×1080 (aspect kept) at out, reporting progress (0..100) from ffmpeg's
 // -progress output against the input's duration.
 func Transcode(ctx context.Context, ffmpeg, in, out string, p Profile, duration time.Duration, progress func(percent int)) error {
+	// A file that makes ffmpeg hang must not block the queue for ever (nor
+	// again after every restart): give up after a generous multiple of the
+	// video's length.
+	ctx, cancel := context.WithTimeout(ctx, TranscodeTimeout(duration))
+	defer cancel()
 	args := []string{"-hide_banner", "-nostdin", "-y", "-v", "error", "-i", in, "-map", "0:v:0"}
 	if p.Audio {
 		args = append(args, "-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k")

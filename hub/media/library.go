@@ -146,6 +146,9 @@ func (l *Library) Upload(ctx context.Context, r io.Reader, filename string) (sto
 		return store.MediaRecord{}, err
 	}
 	info, err := Probe(ctx, l.cfg.FFprobe, t.Path)
+	if err == nil && info.Kind == protocol.MediaImage && int64(info.Width)*int64(info.Height) > MaxImagePixels {
+		err = fmt.Errorf("%w: image of %d×%d pixels, at most %d megapixels", ErrUnsupported, info.Width, info.Height, MaxImagePixels/1_000_000)
+	}
 	if err != nil {
 		return store.MediaRecord{}, errors.Join(err, os.Remove(t.Path))
 	}

@@ -235,3 +235,40 @@ func TestJobSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart: %s %q", got.Status, got.Reason)
 	}
 }
+
+// TestImageTooLarge: an image kiosks could not hold in memory is refused at
+// upload, and nothing is kept.
+func TestImageTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	lib, err := New(Config{Dir: filepath.Join(dir, "media"), Store: openStore(t, dir)}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(t.TempDir(), "huge.png")
+	if b, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "color=c=red:size=8000x6000",
+		"-frames:v", "1", huge).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, b)
+	}
+	f, err := os.Open(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := lib.Upload(context.Background(), f, "huge.png"); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("upload of a 48-megapixel image = %v, want ErrUnsupported", err)
+	}
+	if list, err := lib.cfg.Store.(*store.SQLite).MediaList(context.Background()); err != nil || len(list) != 0 {
+		t.Fatalf("media after a refused upload: %v, %v", list, err)
+	}
+}
+
+func TestTranscodeTimeout(t *testing.T) {
+	for _, tc := range []struct{ video, want time.Duration }{
+		{10 * time.Second, 10 * time.Minute},
+		{5 * time.Minute, 50 * time.Minute},
+	} {
+		if got := TranscodeTimeout(tc.video); got != tc.want {
+			t.Errorf("TranscodeTimeout(%v) = %v, want %v", tc.video, got, tc.want)
+		}
+	}
+}
