@@ -243,6 +243,34 @@ func TestMediaResume(t *testing.T) {
 	}
 }
 
+// TestMediaChunkSizeChanged: the hub's chunk size changes in the middle of
+// a download (its -chunk-size flag): the chunks no longer fit the manifest
+// the agent holds, so it fetches the manifest again and finishes.
+func TestMediaChunkSizeChanged(t *testing.T) {
+	b := hubtest.StartBroker(t)
+	hub := hubtest.NewHub(t, b)
+	dir := enrolledDir(t, hub)
+	data := fileData(5, 40*chunk+7)
+	ref := hub.AddMedia(data, protocol.MediaVideo, chunk)
+	hub.LimitChunks(10)
+	a := newAgent(t, mediaConfig(dir))
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := a.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	hub.Desired(kiosk, mediaDoc(t, 1, ref))
+	hubtest.Eventually(t, wait, "first chunks written", func() bool { return progress(a, ref.SHA256).Have == 10 })
+	if again := hub.AddMedia(data, protocol.MediaVideo, 2*chunk); again != ref {
+		t.Fatalf("the same bytes got another reference: %+v", again)
+	}
+	hub.LimitChunks(-1)
+	waitHeld(t, a, data, ref)
+}
+
 // TestMediaCorruption: a chunk that does not match the manifest is asked
 // for again; a held file damaged on disk is found at start and fetched
 // again.

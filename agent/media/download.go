@@ -327,6 +327,18 @@ func (c *Cache) deliver(d delivery, jobs map[string]*job) error {
 	}
 	i := ch.Index
 	delete(j.inflight, i)
+	if len(ch.Data) != j.man.ChunkLen(i) {
+		j.misfits++
+		if j.misfits >= maxMisfits {
+			c.log.Warn("chunks do not fit the manifest (the hub's chunk size changed?): fetching the manifest again",
+				"sha256", ch.SHA256, "chunk_size", j.man.ChunkSize, "got", len(ch.Data))
+			j.man, j.env, j.bits, j.have, j.cursor, j.misfits, j.dirty = nil, nil, nil, 0, 0, 0, 0
+			j.inflight, j.askedAt = map[int]time.Time{}, time.Time{}
+			// The partial file stays (it is reopened by this job); only the
+			// saved manifest and bitmap go, so a restart asks again too.
+			return c.forgetState(ch.SHA256)
+		}
+	}
 	if len(ch.Data) != j.man.ChunkLen(i) || chunkHash(ch.Data) != j.man.Chunks[i] {
 		c.mu.Lock()
 		c.corrupt++
@@ -334,6 +346,7 @@ func (c *Cache) deliver(d delivery, jobs map[string]*job) error {
 		c.log.Warn("corrupted chunk dropped: asking again", "sha256", ch.SHA256, "index", i)
 		return nil
 	}
+	j.misfits = 0
 	if _, err := j.f.WriteAt(ch.Data, int64(i)*int64(j.man.ChunkSize)); err != nil {
 		return c.writeFailed(ch.SHA256, j, jobs, err)
 	}

@@ -168,7 +168,13 @@ type job struct {
 	dirty    int // chunks written since the bitmap was persisted
 	chunks   int // chunk requests made (tests and logs)
 	cursor   int // every chunk before it is written
+	misfits  int // chunks in a row whose length does not fit the manifest
 }
+
+// maxMisfits is how many chunks in a row may have a length the manifest
+// does not give them before the agent decides the hub cut the file at
+// another chunk size (its -chunk-size changed) and fetches the manifest again.
+const maxMisfits = 3
 
 // delivery is a manifest or a chunk handed to the downloader.
 type delivery struct {
@@ -581,6 +587,15 @@ func (c *Cache) saveState(sha string, s state) error {
 	}
 	if err := c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPartial).Put([]byte(sha), data) }); err != nil {
 		return fmt.Errorf("media: save state: %w", err)
+	}
+	return nil
+}
+
+// forgetState deletes the saved manifest and bitmap of a download, keeping
+// its partial file.
+func (c *Cache) forgetState(sha string) error {
+	if err := c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPartial).Delete([]byte(sha)) }); err != nil {
+		return fmt.Errorf("media: forget state: %w", err)
 	}
 	return nil
 }
