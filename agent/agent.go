@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -165,6 +166,11 @@ type Agent struct {
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("agent: data dir is required")
+	}
+	if cfg.MediaHTTP != "" {
+		if u, err := url.Parse(cfg.MediaHTTP); err != nil || u.Scheme != "https" || u.Host == "" {
+			return nil, fmt.Errorf("agent: media URL %q must be https://host:port: the device's credentials travel with every request", cfg.MediaHTTP)
+		}
 	}
 	if cfg.SoftwareVersion == "" {
 		cfg.SoftwareVersion = "dev"

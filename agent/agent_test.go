@@ -222,3 +222,16 @@ func nextNotices(t *testing.T, events <-chan protocol.LocalEvent) protocol.Local
 		}
 	}
 }
+
+// TestMediaHTTPNeedsTLS: the device's credentials go with every media
+// request, so a plain http:// media URL is refused.
+func TestMediaHTTPNeedsTLS(t *testing.T) {
+	for _, u := range []string{"http://hub.example:8080", "hub.example:8443", "https://"} {
+		if _, err := agent.New(agent.Config{DataDir: t.TempDir(), MediaHTTP: u}, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("New accepted media URL %q", u)
+		}
+	}
+	if _, err := agent.New(agent.Config{DataDir: t.TempDir(), MediaHTTP: "https://hub.example:8443"}, slog.New(slog.DiscardHandler)); err != nil {
+		t.Errorf("New refused an https media URL: %v", err)
+	}
+}

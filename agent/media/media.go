@@ -253,8 +253,16 @@ func Open(cfg Config, log *slog.Logger) (*Cache, error) {
 		if err != nil {
 			return nil, fmt.Errorf("media: group %q: gid %q: %w", cfg.Group, g.Gid, err)
 		}
-		if err := os.Chown(c.dir, -1, gid); err != nil {
-			return nil, fmt.Errorf("media: chown %s: %w", c.dir, err)
+		// The kiosk UI runs as another user in this group: it must be able
+		// to pass through the data directory (whose files stay 0600) to the
+		// media directory.
+		for _, d := range []string{cfg.Dir, c.dir} {
+			if err := os.Chown(d, -1, gid); err != nil {
+				return nil, fmt.Errorf("media: chown %s: %w", d, err)
+			}
+			if err := os.Chmod(d, 0o750); err != nil {
+				return nil, fmt.Errorf("media: chmod %s: %w", d, err)
+			}
 		}
 		c.gid = gid
 	}
