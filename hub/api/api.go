@@ -202,22 +202,14 @@ type Notice struct {
 
 // Notice statuses.
 const (
-	StatusScheduled = "scheduled"
-	StatusActive    = "active"
-	StatusExpired   = "expired"
-	StatusWithdrawn = "withdrawn"
+	StatusScheduled = store.StatusScheduled
+	StatusActive    = store.StatusActive
+	StatusExpired   = store.StatusExpired
+	StatusWithdrawn = store.StatusWithdrawn
 )
 
 func noticeView(r store.NoticeRecord, now time.Time) Notice {
-	st := StatusActive
-	switch {
-	case !r.WithdrawnAt.IsZero():
-		st = StatusWithdrawn
-	case !r.ValidUntil.IsZero() && !now.Before(r.ValidUntil):
-		st = StatusExpired
-	case now.Before(r.ValidFrom):
-		st = StatusScheduled
-	}
+	st := store.ScheduleStatus(r.ValidFrom, r.ValidUntil, r.WithdrawnAt, now)
 	return Notice{Notice: r.Notice, Status: st, CreatedAt: r.CreatedAt, WithdrawnAt: r.WithdrawnAt}
 }
 

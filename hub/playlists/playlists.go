@@ -134,23 +134,15 @@ type View struct {
 
 // Playlist statuses.
 const (
-	StatusScheduled = "scheduled"
-	StatusActive    = "active"
-	StatusExpired   = "expired"
-	StatusWithdrawn = "withdrawn"
+	StatusScheduled = store.StatusScheduled
+	StatusActive    = store.StatusActive
+	StatusExpired   = store.StatusExpired
+	StatusWithdrawn = store.StatusWithdrawn
 )
 
 // ViewOf returns the API view of a stored playlist at now.
 func ViewOf(r store.PlaylistRecord, now time.Time) View {
-	st := StatusActive
-	switch {
-	case !r.WithdrawnAt.IsZero():
-		st = StatusWithdrawn
-	case !r.ValidUntil.IsZero() && !now.Before(r.ValidUntil):
-		st = StatusExpired
-	case now.Before(r.ValidFrom):
-		st = StatusScheduled
-	}
+	st := store.ScheduleStatus(r.ValidFrom, r.ValidUntil, r.WithdrawnAt, now)
 	return View{Playlist: r.Playlist, Status: st, CreatedAt: r.CreatedAt, WithdrawnAt: r.WithdrawnAt}
 }
 
