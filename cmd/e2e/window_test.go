@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"image"
-	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shequ/shequ/cmd/internal/xtest"
 	"github.com/shequ/shequ/protocol"
 )
 
@@ -28,49 +28,11 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
-// display returns an X display to use: $DISPLAY when it answers, otherwise
-// a private Xvfb started for this test.
-func display(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("DISPLAY"); d != "" && exec.Command("xdpyinfo", "-display", d).Run() == nil {
-		return d
-	}
-	xvfb, err := exec.LookPath("Xvfb")
-	if err != nil {
-		t.Fatalf("no usable DISPLAY and no Xvfb (%v): run packaging/dev/deps.sh", err)
-	}
-	for n := 90; n < 120; n++ {
-		d := fmt.Sprintf(":%d", n)
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			continue
-		}
-		cmd := exec.Command(xvfb, d, "-screen", "0", "1080x1920x24", "-nolisten", "tcp")
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start Xvfb: %v", err)
-		}
-		t.Cleanup(func() {
-			if err := cmd.Process.Kill(); err != nil {
-				t.Logf("kill Xvfb: %v", err)
-			}
-			if err := cmd.Wait(); err != nil {
-				t.Logf("Xvfb exited: %v", err)
-			}
-		})
-		waitFor(t, 15*time.Second, "Xvfb on "+d, func() (bool, error) {
-			err := exec.Command("xdpyinfo", "-display", d).Run()
-			return err == nil, err
-		})
-		return d
-	}
-	t.Fatal("no free X display number in :90-:119")
-	return ""
-}
-
 // TestKioskWindowShowsChinese runs the kiosk binary in a real X window fed by
 // a real agent and hub, and checks the screenshot is not blank.
 func TestKioskWindowShowsChinese(t *testing.T) {
 	bin := buildCmd(t, "kiosk", true)
-	disp := display(t)
+	disp := xtest.Display(t)
 
 	e := newEnv(t, "mochi", nil)
 	socket, agentDir := filepath.Join(t.TempDir(), "agent.sock"), t.TempDir()
@@ -112,14 +74,7 @@ func TestKioskWindowShowsChinese(t *testing.T) {
 		if cmd.ProcessState != nil {
 			return false, fmt.Errorf("kiosk exited: %s", out.String())
 		}
-		raw, err := exec.Command("import", "-display", disp, "-window", "root", "png:-").Output()
-		if err != nil {
-			return false, fmt.Errorf("import: %w", err)
-		}
-		img, err := png.Decode(bytes.NewReader(raw))
-		if err != nil {
-			return false, fmt.Errorf("decode screenshot: %w", err)
-		}
+		img, raw := xtest.Screenshot(t, disp)
 		last = stats(img)
 		if !last.drawn() || !last.showsQR() || !last.showsCallToAction() {
 			return false, fmt.Errorf("home screen with content not drawn yet: %+v", last)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shequ/shequ/cmd/internal/xtest"
 	"github.com/shequ/shequ/protocol"
 )
 
@@ -207,7 +208,7 @@ func BenchmarkAttractVideoCPU(b *testing.B) {
 		Media: []protocol.LocalMedia{{SHA256: sha, Kind: protocol.MediaVideo, Path: clip}},
 	}}
 	socket := serveAgent(b, agent)
-	disp := display(b)
+	disp := xtest.Display(b)
 	xpid := xServerPID(b, disp)
 	env := append(os.Environ(), "DISPLAY="+disp, "LANG=zh_CN.UTF-8", "LIBGL_ALWAYS_SOFTWARE=1", "FYNE_SCALE=1")
 
@@ -232,7 +233,7 @@ func BenchmarkAttractVideoCPU(b *testing.B) {
 			if cmd.ProcessState != nil {
 				return false, fmt.Errorf("%s exited: %s", name, out.String())
 			}
-			img, _ := screenshot(b, disp)
+			img, _ := xtest.Screenshot(b, disp)
 			got := testsrcColours(img, img.Rect, 2000)
 			return len(got) >= 4, fmt.Errorf("colours %v", got)
 		})

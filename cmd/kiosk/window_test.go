@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shequ/shequ/cmd/internal/xtest"
 	"github.com/shequ/shequ/protocol"
 )
 
@@ -134,63 +134,6 @@ func waitFor(t testing.TB, within time.Duration, what string, cond func() (bool,
 	t.Fatalf("timed out after %v waiting for %s: %v", within, what, last)
 }
 
-// display returns an X display: $DISPLAY when it answers, otherwise a
-// private Xvfb started for this test.
-func display(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("DISPLAY"); d != "" && exec.Command("xdpyinfo", "-display", d).Run() == nil {
-		return d
-	}
-	xvfb, err := exec.LookPath("Xvfb")
-	if err != nil {
-		t.Fatalf("no usable DISPLAY and no Xvfb (%v): run packaging/dev/deps.sh", err)
-	}
-	for n := 130; n < 160; n++ {
-		d := fmt.Sprintf(":%d", n)
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			continue
-		}
-		cmd := exec.Command(xvfb, d, "-screen", "0", "1080x1920x24", "-nolisten", "tcp")
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start Xvfb: %v", err)
-		}
-		t.Cleanup(func() {
-			if err := cmd.Process.Kill(); err != nil {
-				t.Logf("kill Xvfb: %v", err)
-			}
-			if err := cmd.Wait(); err != nil {
-				t.Logf("Xvfb exited: %v", err)
-			}
-		})
-		waitFor(t, 15*time.Second, "Xvfb on "+d, func() (bool, error) {
-			err := exec.Command("xdpyinfo", "-display", d).Run()
-			return err == nil, err
-		})
-		return d
-	}
-	t.Fatal("no free X display number in :130-:159")
-	return ""
-}
-
-func screenshot(t testing.TB, disp string) (*image.RGBA, []byte) {
-	t.Helper()
-	raw, err := exec.Command("import", "-display", disp, "-window", "root", "png:-").Output()
-	if err != nil {
-		t.Fatalf("import: %v", err)
-	}
-	img, err := png.Decode(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatalf("decode screenshot: %v", err)
-	}
-	rgba := image.NewRGBA(img.Bounds())
-	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
-		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
-			rgba.Set(x, y, img.At(x, y))
-		}
-	}
-	return rgba, raw
-}
-
 // testsrcColours counts, in r, pixels of the saturated colours of ffmpeg's
 // testsrc pattern; it returns the names of those covering at least min
 // pixels.
@@ -278,7 +221,7 @@ func TestAttractVideoInWindow(t *testing.T) {
 		t.Fatalf("test playlist: %v", err)
 	}
 	socket := serveAgent(t, agent)
-	disp := display(t)
+	disp := xtest.Display(t)
 
 	cmd := exec.Command(bin, "-socket", socket, "-windowed", "-size", "540x960", "-attract", "1s")
 	cmd.Env = append(os.Environ(), "DISPLAY="+disp, "LANG=zh_CN.UTF-8", "LIBGL_ALWAYS_SOFTWARE=1")
@@ -302,7 +245,7 @@ func TestAttractVideoInWindow(t *testing.T) {
 		if cmd.ProcessState != nil {
 			return false, fmt.Errorf("kiosk exited: %s", out.String())
 		}
-		img, _ := screenshot(t, disp)
+		img, _ := xtest.Screenshot(t, disp)
 		if got := testsrcColours(img, img.Rect, 500); len(got) < 4 {
 			return false, fmt.Errorf("testsrc colours on screen: %v", got)
 		}
@@ -310,7 +253,7 @@ func TestAttractVideoInWindow(t *testing.T) {
 		return true, nil
 	})
 	<-time.After(time.Second) // the second screenshot is a second later
-	second, raw := screenshot(t, disp)
+	second, raw := xtest.Screenshot(t, disp)
 	box, n := diffBox(first, second)
 	t.Logf("changed: %d pixels in %v", n, box)
 	if n < 1000 {
