@@ -409,6 +409,22 @@ func (a *Agent) Play(e protocol.PlayEvent) error {
 	return nil
 }
 
+// MediaError records the kiosk's report that it cannot play a held file;
+// the file is reported failed in heartbeats from then on, so staff see it.
+func (a *Agent) MediaError(e protocol.MediaError) error {
+	a.mu.Lock()
+	c := a.cache
+	a.mu.Unlock()
+	if c == nil {
+		return ErrNotEnrolled
+	}
+	if !c.Unplayable(e.SHA256, e.Reason) {
+		return fmt.Errorf("agent: %w: media %s is not held", protocol.ErrInvalid, e.SHA256)
+	}
+	a.log.Warn("the kiosk cannot play a held media file", "sha256", e.SHA256, "reason", e.Reason)
+	return nil
+}
+
 // Media returns the media cache (nil when not started): its progress and
 // files, for tests and technicians.
 func (a *Agent) Media() *media.Cache {

@@ -3,9 +3,11 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,6 +258,33 @@ func TestMediaResume(t *testing.T) {
 				t.Errorf("hub served %d chunks, want %d to %d", got, n, n+window)
 			}
 		})
+	}
+}
+
+// TestMediaUnplayable: the kiosk reports a held file it cannot play; the
+// agent reports it failed, with the kiosk's reason, in its media status
+// (and so in heartbeats); a file it does not hold is refused.
+func TestMediaUnplayable(t *testing.T) {
+	b := hubtest.StartBroker(t)
+	hub := hubtest.NewHub(t, b)
+	dir := enrolledDir(t, hub)
+	vid := fileData(7, 3*chunk)
+	ref := hub.AddMedia(vid, protocol.MediaVideo, chunk)
+	a := newAgent(t, mediaConfig(dir))
+	start(t, a)
+	hub.Desired(kiosk, mediaDoc(t, 1, ref))
+	waitHeld(t, a, vid, ref)
+
+	if err := a.MediaError(protocol.MediaError{SHA256: ref.SHA256, Reason: "ffmpeg: Invalid data", At: time.Now()}); err != nil {
+		t.Fatalf("MediaError: %v", err)
+	}
+	files, _, _ := a.Media().Status()
+	if len(files) != 1 || files[0].State != protocol.MediaFailed || !strings.Contains(files[0].Reason, "ffmpeg: Invalid data") {
+		t.Fatalf("status after the kiosk's report: %+v", files)
+	}
+	other := strings.Repeat("ab", 32)
+	if err := a.MediaError(protocol.MediaError{SHA256: other, Reason: "x", At: time.Now()}); !errors.Is(err, protocol.ErrInvalid) {
+		t.Fatalf("MediaError for a file not held = %v, want ErrInvalid", err)
 	}
 }
 

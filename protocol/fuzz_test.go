@@ -77,6 +77,7 @@ func FuzzDecodeManifest(f *testing.F)        { fuzzDecoder(f, "manifest") }
 func FuzzDecodeChunk(f *testing.F)           { fuzzDecoder(f, "chunk") }
 func FuzzDecodePlays(f *testing.F)           { fuzzDecoder(f, "plays") }
 func FuzzDecodePlayEvent(f *testing.F)       { fuzzDecoder(f, "play_event") }
+func FuzzDecodeMediaError(f *testing.F)      { fuzzDecoder(f, "media_error") }
 
 // FuzzVerify checks that verifying any accepted downlink message, and
 // walking any accepted key chain, never panics and never accepts a message

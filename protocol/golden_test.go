@@ -74,6 +74,9 @@ var decoders = map[string]decoder{
 	"play_event": {decode: func(data []byte) (decoded, error) {
 		return plainDecoded(protocol.DecodePlayEvent(data))
 	}},
+	"media_error": {decode: func(data []byte) (decoded, error) {
+		return plainDecoded(protocol.DecodeMediaError(data))
+	}},
 	"enrol_request": {decode: func(data []byte) (decoded, error) {
 		return plainDecoded(protocol.DecodeEnrolRequest(data))
 	}},
@@ -119,6 +122,7 @@ var goldens = []struct {
 	{"chunk.json", "chunk"},
 	{"plays.json", "plays"},
 	{"play_event.json", "play_event"},
+	{"media_error.json", "media_error"},
 }
 
 // plainDecoded adapts a decoder of a plain JSON body (no envelope).

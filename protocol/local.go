@@ -14,6 +14,7 @@ import (
 //	GET  /v1/events    → text/event-stream of LocalEvent (one "data:" JSON line per event)
 //	POST /v1/enrol     LocalEnrolRequest → 200 AgentStatus (enrols with the hub the agent is configured for)
 //	POST /v1/plays     PlayEvent → 204 (the kiosk started showing an item: proof of play, and "on screen")
+//	POST /v1/media-errors  MediaError → 204 (the kiosk cannot play a file the agent holds; reported to the hub)
 //
 // Errors are returned as ErrorResponse with a 4xx/5xx status.
 const (
@@ -23,6 +24,8 @@ const (
 	LocalPathEvents   = "/v1/events"
 	LocalPathEnrol    = "/v1/enrol"
 	LocalPathPlays    = "/v1/plays"
+	// LocalPathMediaErrors is where the kiosk reports a file it cannot play.
+	LocalPathMediaErrors = "/v1/media-errors"
 
 	// MaxPlayEventSize bounds the body of POST /v1/plays.
 	MaxPlayEventSize = 1 << 10
@@ -59,6 +62,34 @@ type PlayEvent struct {
 	Media  string    `json:"media,omitempty"`
 	Notice string    `json:"notice,omitempty"`
 	At     time.Time `json:"at"`
+}
+
+// MediaError is what the kiosk reports when a file the agent holds (whole
+// and verified) cannot be played: ffmpeg cannot decode it, an image cannot
+// be read. The kiosk skips the item; the agent reports the file failed in
+// its heartbeats, so staff see it per kiosk.
+type MediaError struct {
+	SHA256 string    `json:"sha256"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// DecodeMediaError strictly decodes the body of POST /v1/media-errors.
+func DecodeMediaError(data []byte) (MediaError, error) {
+	var e MediaError
+	if len(data) > MaxPlayEventSize {
+		return e, fmt.Errorf("%w: media error is %d bytes, limit %d", ErrTooLarge, len(data), MaxPlayEventSize)
+	}
+	if err := strictUnmarshal(data, &e); err != nil {
+		return e, fmt.Errorf("%w: media error: %v", ErrMalformed, err)
+	}
+	if err := firstErr(ValidSHA256(e.SHA256), text("media error reason", e.Reason, true, MaxReason)); err != nil {
+		return e, fmt.Errorf("media error: %w", err)
+	}
+	if e.At.IsZero() {
+		return e, fmt.Errorf("media error: %w: at is required", ErrInvalid)
+	}
+	return e, nil
 }
 
 // DecodePlayEvent strictly decodes the body of POST /v1/plays.

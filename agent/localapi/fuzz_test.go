@@ -17,10 +17,15 @@ import (
 
 // fakeBackend accepts every valid request; it stands in for the agent so
 // the fuzzer exercises only the HTTP handling.
-type fakeBackend struct{ n, enrols, plays int }
+type fakeBackend struct{ n, enrols, plays, mediaErrors int }
 
 func (f *fakeBackend) Play(e protocol.PlayEvent) error {
 	f.plays++
+	return nil
+}
+
+func (f *fakeBackend) MediaError(e protocol.MediaError) error {
+	f.mediaErrors++
 	return nil
 }
 

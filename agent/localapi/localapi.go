@@ -46,6 +46,8 @@ type Backend interface {
 	Notices() (protocol.LocalNotices, error)
 	// Play counts a play event (proof of play; the file on screen).
 	Play(e protocol.PlayEvent) error
+	// MediaError records that the kiosk cannot play a held file.
+	MediaError(e protocol.MediaError) error
 	Status() protocol.AgentStatus
 	// Subscribe returns a stream of events and a function that ends it.
 	Subscribe() (events <-chan protocol.LocalEvent, cancel func())
@@ -96,12 +98,13 @@ func (s *Server) stopStreams() {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	routes := map[string]map[string]http.HandlerFunc{
-		protocol.LocalPathNotices:  {http.MethodGet: s.notices},
-		protocol.LocalPathFeedback: {http.MethodPost: s.feedback},
-		protocol.LocalPathStatus:   {http.MethodGet: s.status},
-		protocol.LocalPathEvents:   {http.MethodGet: s.events},
-		protocol.LocalPathEnrol:    {http.MethodPost: s.enrol},
-		protocol.LocalPathPlays:    {http.MethodPost: s.play},
+		protocol.LocalPathNotices:     {http.MethodGet: s.notices},
+		protocol.LocalPathFeedback:    {http.MethodPost: s.feedback},
+		protocol.LocalPathStatus:      {http.MethodGet: s.status},
+		protocol.LocalPathEvents:      {http.MethodGet: s.events},
+		protocol.LocalPathEnrol:       {http.MethodPost: s.enrol},
+		protocol.LocalPathPlays:       {http.MethodPost: s.play},
+		protocol.LocalPathMediaErrors: {http.MethodPost: s.mediaError},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		methods, ok := routes[r.URL.Path]
@@ -266,6 +269,37 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.log.Error("play not counted", "err", err)
 		s.writeError(w, http.StatusInternalServerError, "play not counted")
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// mediaError takes the kiosk's report of a held file it cannot play.
+func (s *Server) mediaError(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxPlayEventSize))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("media error larger than %d bytes", protocol.MaxPlayEventSize))
+		return
+	case err != nil:
+		s.writeError(w, http.StatusBadRequest, "reading request: "+err.Error())
+		return
+	}
+	e, err := protocol.DecodeMediaError(body)
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	err = s.b.MediaError(e)
+	switch {
+	case errors.Is(err, protocol.ErrInvalid):
+		s.writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrNotEnrolled):
+		s.writeError(w, http.StatusServiceUnavailable, ErrNotEnrolled.Error())
+	case err != nil:
+		s.log.Error("media error not recorded", "err", err)
+		s.writeError(w, http.StatusInternalServerError, "media error not recorded")
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}

@@ -85,4 +85,33 @@ func TestMediaAndPlays(t *testing.T) {
 	if len(ps.Items) != 2 {
 		t.Fatalf("play stats %+v, want 2 items", ps)
 	}
+
+	// The kiosk cannot play the held file: it reports it; the agent's
+	// media status says so.
+	for _, tc := range []struct {
+		name string
+		body string
+		want int
+	}{
+		{"held file", fmt.Sprintf(`{"sha256":%q,"reason":"image: unknown format","at":%q}`, ref.SHA256, at), http.StatusNoContent},
+		{"file not held", fmt.Sprintf(`{"sha256":%q,"reason":"x","at":%q}`, strings.Repeat("cd", 32), at), http.StatusBadRequest},
+		{"no reason", fmt.Sprintf(`{"sha256":%q,"at":%q}`, ref.SHA256, at), http.StatusBadRequest},
+		{"too large", `{"sha256":"` + strings.Repeat("a", 2000) + `"}`, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run("media error: "+tc.name, func(t *testing.T) {
+			resp, err := c.Post("http://agent"+protocol.LocalPathMediaErrors, "application/json", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := resp.Body.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.want {
+				t.Fatalf("POST media-errors = %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+	if files, _, _ := a.Media().Status(); len(files) != 1 || files[0].State != protocol.MediaFailed {
+		t.Fatalf("media status after the kiosk's report: %+v", files)
+	}
 }

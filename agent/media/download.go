@@ -470,6 +470,7 @@ func (c *Cache) gc(wanted map[string]protocol.MediaRef, now time.Time) error {
 		}
 		drop = append(drop, sha)
 		delete(c.held, sha)
+		delete(c.broken, sha)
 	}
 	c.mu.Unlock()
 	for _, sha := range drop {

@@ -201,6 +201,7 @@ type Cache struct {
 	status   map[string]Progress
 	failedAt map[string]time.Time // retry time of failed files
 	shown    map[string]time.Time // last play event per file
+	broken   map[string]string    // held files the kiosk cannot play, with its reason
 	requests int                  // chunk indexes requested, all files
 	corrupt  int                  // chunks dropped for a bad hash
 	wantSet  bool                 // Want was called: until then nothing is removed
@@ -234,6 +235,7 @@ func Open(cfg Config, log *slog.Logger) (*Cache, error) {
 		status:   map[string]Progress{},
 		failedAt: map[string]time.Time{},
 		shown:    map[string]time.Time{},
+		broken:   map[string]string{},
 		retries:  map[string]int{},
 		chunkSz:  map[string]int{},
 		since:    map[string]time.Time{},
@@ -460,6 +462,20 @@ func (c *Cache) Status() (files []protocol.MediaStatus, bytes, quota int64) {
 	return files, bytes, c.cfg.Quota
 }
 
+// Unplayable records that the kiosk cannot play a file the cache holds
+// (it is whole and verified, but ffmpeg or the image decoder refuses it):
+// the file is reported failed, with the kiosk's reason, until it is no
+// longer held. It reports whether the file is held.
+func (c *Cache) Unplayable(sha, reason string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.held[sha]; !ok {
+		return false
+	}
+	c.broken[sha] = reason
+	return true
+}
+
 // Progress returns the state of every wanted file, in playlist order.
 func (c *Cache) Progress() []Progress {
 	c.mu.Lock()
@@ -467,7 +483,11 @@ func (c *Cache) Progress() []Progress {
 	out := make([]Progress, 0, len(c.want))
 	for _, r := range c.want {
 		if _, ok := c.held[r.SHA256]; ok {
-			out = append(out, Progress{MediaStatus: protocol.MediaStatus{SHA256: r.SHA256, State: protocol.MediaHeld, Percent: 100}})
+			st := protocol.MediaStatus{SHA256: r.SHA256, State: protocol.MediaHeld, Percent: 100}
+			if why, bad := c.broken[r.SHA256]; bad {
+				st.State, st.Reason = protocol.MediaFailed, truncate("kiosk cannot play it: "+why, protocol.MaxReason)
+			}
+			out = append(out, Progress{MediaStatus: st})
 			continue
 		}
 		p, ok := c.status[r.SHA256]
@@ -626,3 +646,11 @@ func chunkHash(b []byte) string {
 
 func bit(bits []byte, i int) bool { return bits[i/8]&(1<<(i%8)) != 0 }
 func setBit(bits []byte, i int)   { bits[i/8] |= 1 << (i % 8) }
+
+// truncate cuts s to at most n characters.
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}

@@ -115,10 +115,12 @@ const (
 	playQueue = 256
 )
 
-// postPlays sends play events to the agent until ctx ends. A failure is
-// logged and the event dropped: proof of play is a count, not a record the
-// resident depends on.
-func postPlays(ctx context.Context, c *agentclient.Client, plays <-chan protocol.PlayEvent, log *slog.Logger) {
+// postReports sends play events and reports of unplayable files to the
+// agent until ctx ends. A failure is logged and the report dropped: proof
+// of play is a count and a broken file is reported again when it fails
+// again after the agent fetched it anew; neither is a record a resident
+// depends on.
+func postReports(ctx context.Context, c *agentclient.Client, plays <-chan protocol.PlayEvent, broken <-chan protocol.MediaError, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -126,6 +128,10 @@ func postPlays(ctx context.Context, c *agentclient.Client, plays <-chan protocol
 		case ev := <-plays:
 			if err := c.PostPlay(ctx, ev); err != nil && ctx.Err() == nil {
 				log.Warn("report play to the agent", "err", err)
+			}
+		case e := <-broken:
+			if err := c.PostMediaError(ctx, e); err != nil && ctx.Err() == nil {
+				log.Warn("report unplayable media to the agent", "sha256", e.SHA256, "err", err)
 			}
 		}
 	}
@@ -169,11 +175,19 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 			log.Warn("play event dropped: agent too slow", "kind", ev.Kind, "media", ev.Media, "notice", ev.Notice)
 		}
 	})
+	broken := make(chan protocol.MediaError, playQueue)
+	m.OnBroken(func(e protocol.MediaError) {
+		select {
+		case broken <- e:
+		default:
+			log.Warn("media error report dropped: agent too slow", "sha256", e.SHA256)
+		}
+	})
 	var wg sync.WaitGroup
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
-		postPlays(ctx, client, plays, log)
+		postReports(ctx, client, plays, broken, log)
 	}()
 	go func() {
 		defer wg.Done()

@@ -164,6 +164,18 @@ func (c *Client) PostPlay(ctx context.Context, ev protocol.PlayEvent) error {
 	return c.do(ctx, RequestTimeout, http.MethodPost, protocol.LocalPathPlays, body, http.StatusNoContent, nil)
 }
 
+// PostMediaError reports a held media file the kiosk cannot play.
+func (c *Client) PostMediaError(ctx context.Context, e protocol.MediaError) error {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("agentclient: encode media error: %w", err)
+	}
+	if _, err := protocol.DecodeMediaError(body); err != nil {
+		return fmt.Errorf("agentclient: post media error: %w", err)
+	}
+	return c.do(ctx, RequestTimeout, http.MethodPost, protocol.LocalPathMediaErrors, body, http.StatusNoContent, nil)
+}
+
 // do performs one request within timeout and strictly decodes a reply of
 // status want into out; a nil out expects an empty reply.
 func (c *Client) do(ctx context.Context, timeout time.Duration, method, path string, body []byte, want int, out any) error {

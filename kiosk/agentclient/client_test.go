@@ -38,6 +38,7 @@ type fakeAgent struct {
 	enrols   []string
 	hits     map[string]int // requests by path
 	plays    []protocol.PlayEvent
+	broken   []protocol.MediaError
 	// override, when set for a path, replaces the reply: status and raw body.
 	override map[string]struct {
 		code int
@@ -176,6 +177,21 @@ func (a *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		a.mu.Lock()
 		a.plays = append(a.plays, ev)
+		a.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	case r.Method == http.MethodPost && r.URL.Path == protocol.LocalPathMediaErrors:
+		data, err := io.ReadAll(io.LimitReader(r.Body, protocol.MaxPlayEventSize+1))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, protocol.ErrorResponse{Error: err.Error()})
+			return
+		}
+		e, err := protocol.DecodeMediaError(data)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, protocol.ErrorResponse{Error: err.Error()})
+			return
+		}
+		a.mu.Lock()
+		a.broken = append(a.broken, e)
 		a.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPost && r.URL.Path == protocol.LocalPathFeedback:
@@ -597,6 +613,34 @@ func TestPostPlay(t *testing.T) {
 			defer a.mu.Unlock()
 			if got := len(a.plays) == 1 && a.plays[0].At.Equal(tt.ev.At) && a.plays[0].Kind == tt.ev.Kind; got != tt.wantSent {
 				t.Errorf("agent got %+v, want sent %v", a.plays, tt.wantSent)
+			}
+		})
+	}
+}
+
+func TestPostMediaError(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		e        protocol.MediaError
+		wantErr  bool
+		wantSent bool
+	}{
+		{"held file", protocol.MediaError{SHA256: strings.Repeat("ab", 32), Reason: "ffmpeg: Invalid data", At: t0}, false, true},
+		{"invalid not sent", protocol.MediaError{SHA256: "short", Reason: "x", At: t0}, true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newFakeAgent(1)
+			path := sockPath(t)
+			serve(t, path, a)
+			c := New(path)
+			defer c.Close()
+			if err := c.PostMediaError(context.Background(), tt.e); (err != nil) != tt.wantErr {
+				t.Fatalf("PostMediaError: %v, wantErr %v", err, tt.wantErr)
+			}
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if got := len(a.broken) == 1 && a.broken[0].SHA256 == tt.e.SHA256; got != tt.wantSent {
+				t.Errorf("agent got %+v, want sent %v", a.broken, tt.wantSent)
 			}
 		})
 	}

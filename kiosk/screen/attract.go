@@ -47,6 +47,15 @@ func (m *Model) OnPlay(fn func(protocol.PlayEvent)) {
 	m.onPlay = fn
 }
 
+// OnBroken sets the function told when a held media file cannot be played
+// (the UI reported its item failed), so the agent can report it; it runs
+// after the model's lock is released.
+func (m *Model) OnBroken(fn func(protocol.MediaError)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.onBroken = fn
+}
+
 // media returns the path of the held file sha256 of kind k.
 func (m *Model) media(sha256 string, k protocol.MediaKind) (string, bool) {
 	for _, f := range m.content.Media {
@@ -273,6 +282,9 @@ func (m *Model) ItemFailed(seq uint64, reason string, now time.Time) {
 			return
 		}
 		if s.Path != "" {
+			if _, known := m.broken[s.Path]; !known && s.Item.Media != "" {
+				m.brokenQ = append(m.brokenQ, protocol.MediaError{SHA256: s.Item.Media, Reason: reasonText(reason), At: now})
+			}
 			m.broken[s.Path] = reason
 		}
 		if seq == m.att.cur.Seq {
@@ -301,4 +313,16 @@ func (m *Model) LeaveAttract(now time.Time) {
 		m.lastAction = now
 		m.stopAttractLocked()
 	})
+}
+
+// reasonText makes a failure reason fit a report: never empty, at most
+// protocol.MaxReason characters.
+func reasonText(reason string) string {
+	if reason == "" {
+		reason = "unknown error"
+	}
+	if r := []rune(reason); len(r) > protocol.MaxReason {
+		return string(r[:protocol.MaxReason])
+	}
+	return reason
 }

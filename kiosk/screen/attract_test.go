@@ -230,6 +230,8 @@ func TestAttractSkipsBroken(t *testing.T) {
 	c.Playlists = []protocol.Playlist{playlist("p", a, b, cc)}
 	c.Media = held(a, b, cc)
 	m, rec := attractModel(t, c)
+	var reported []protocol.MediaError
+	m.OnBroken(func(e protocol.MediaError) { reported = append(reported, e) })
 	now := t0.Add(time.Minute)
 	m.Tick(now)
 	v := m.View(now)
@@ -266,6 +268,17 @@ func TestAttractSkipsBroken(t *testing.T) {
 	}
 	if got, want := rec.media(), []string{"a", "c"}; !slices.Equal(got, want) {
 		t.Errorf("plays %q, want %q", got, want)
+	}
+	// Each broken file is reported once, for the agent to tell the hub.
+	var shas []string
+	for _, e := range reported {
+		shas = append(shas, e.SHA256)
+		if e.Reason == "" || e.At.IsZero() {
+			t.Errorf("report %+v lacks a reason or a time", e)
+		}
+	}
+	if want := []string{sha('b'), sha('a'), sha('c')}; !slices.Equal(shas, want) {
+		t.Errorf("reported %v, want %v", shas, want)
 	}
 	// The agent fetched the files again (new paths): they play again.
 	c.Media = []protocol.LocalMedia{{SHA256: sha('a'), Kind: protocol.MediaVideo, Path: "/media/a2"}}

@@ -231,7 +231,11 @@ type Model struct {
 	clock  time.Time         // the latest time given to Tick
 	broken map[string]string // media file path → why it failed to play
 	onPlay func(protocol.PlayEvent)
-	plays  []protocol.PlayEvent // to report once the lock is released
+	// onBroken hears of held files the kiosk cannot play (brokenQ queues
+	// them under the lock, like plays).
+	onBroken func(protocol.MediaError)
+	brokenQ  []protocol.MediaError
+	plays    []protocol.PlayEvent // to report once the lock is released
 }
 
 // New returns a model on the home screen, in the connecting state until
@@ -277,13 +281,18 @@ func (m *Model) unlockAndNotify() {
 // play hook, in order.
 func (m *Model) unlockAndReport() {
 	plays, hook := m.plays, m.onPlay
-	m.plays = nil
+	broken, brokenHook := m.brokenQ, m.onBroken
+	m.plays, m.brokenQ = nil, nil
 	m.mu.Unlock()
-	if hook == nil {
-		return
+	if hook != nil {
+		for _, p := range plays {
+			hook(p)
+		}
 	}
-	for _, p := range plays {
-		hook(p)
+	if brokenHook != nil {
+		for _, b := range broken {
+			brokenHook(b)
+		}
 	}
 }
 
