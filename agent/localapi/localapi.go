@@ -245,61 +245,43 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 
 // play counts a play event: 204.
 func (s *Server) play(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxPlayEventSize))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("play event larger than %d bytes", protocol.MaxPlayEventSize))
-		return
-	case err != nil:
-		s.writeError(w, http.StatusBadRequest, "reading request: "+err.Error())
-		return
-	}
-	e, err := protocol.DecodePlayEvent(body)
-	if err != nil {
-		s.writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	err = s.b.Play(e)
-	switch {
-	case errors.Is(err, protocol.ErrInvalid):
-		s.writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, ErrNotEnrolled):
-		s.writeError(w, http.StatusServiceUnavailable, ErrNotEnrolled.Error())
-	case err != nil:
-		s.log.Error("play not counted", "err", err)
-		s.writeError(w, http.StatusInternalServerError, "play not counted")
-	default:
-		w.WriteHeader(http.StatusNoContent)
-	}
+	report(s, w, r, "play event", protocol.DecodePlayEvent, s.b.Play)
 }
 
-// mediaError takes the kiosk's report of a held file it cannot play.
+// mediaError takes the kiosk's report of a held file it cannot play: 204.
 func (s *Server) mediaError(w http.ResponseWriter, r *http.Request) {
+	report(s, w, r, "media error", protocol.DecodeMediaError, s.b.MediaError)
+}
+
+// report serves a small report from the kiosk (a play event, a media
+// error): the body is read within protocol.MaxPlayEventSize, strictly
+// decoded and handed to apply; 204 when done, a JSON error otherwise.
+func report[T any](s *Server, w http.ResponseWriter, r *http.Request, what string,
+	decode func([]byte) (T, error), apply func(T) error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxPlayEventSize))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("media error larger than %d bytes", protocol.MaxPlayEventSize))
+		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than %d bytes", what, protocol.MaxPlayEventSize))
 		return
 	case err != nil:
 		s.writeError(w, http.StatusBadRequest, "reading request: "+err.Error())
 		return
 	}
-	e, err := protocol.DecodeMediaError(body)
+	v, err := decode(body)
 	if err != nil {
 		s.writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	err = s.b.MediaError(e)
+	err = apply(v)
 	switch {
 	case errors.Is(err, protocol.ErrInvalid):
 		s.writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, ErrNotEnrolled):
 		s.writeError(w, http.StatusServiceUnavailable, ErrNotEnrolled.Error())
 	case err != nil:
-		s.log.Error("media error not recorded", "err", err)
-		s.writeError(w, http.StatusInternalServerError, "media error not recorded")
+		s.log.Error(what+" not recorded", "err", err)
+		s.writeError(w, http.StatusInternalServerError, what+" not recorded")
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
