@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+var caseBase = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+
+var (
+	caseStates      = []string{"received", "dispatched", "in_progress", "answered", "rated", "closed", "returned"}
+	caseCategories  = []string{"illegal_construction", "load_bearing", "facade", "other"}
+	caseCommunities = []string{"sangcheng", "ruiyi", "c3"}
+)
+
+// testCase makes the i-th of a deterministic set of cases: state, category
+// and community cycle with different periods; dispatched ones are due i
+// hours after caseBase.
+func testCase(i int) CaseRecord {
+	created := caseBase.Add(time.Duration(i) * time.Minute)
+	c := CaseRecord{
+		ID: fmt.Sprintf("case-%07d", i), Ticket: fmt.Sprintf("T-%07d", i), Source: "kiosk", SourceRef: fmt.Sprintf("fb-%07d", i),
+		Community: caseCommunities[i%3], Street: "wuliqiao", District: "huangpu",
+		Kind: "complaint", Category: caseCategories[i%4], Building: fmt.Sprintf("%d号", i%10),
+		Phone: "13800138000", State: caseStates[i%7], ReportedAt: created, CreatedAt: created, UpdatedAt: created,
+	}
+	if c.State != "received" {
+		c.DispatchedAt = created
+		c.DueAt = caseBase.Add(time.Duration(i) * time.Hour)
+		c.EscalateAt = c.DueAt
+	}
+	return c
+}
+
+func TestInsertCaseIdempotent(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	c := testCase(1)
+	ev := []CaseEvent{{CaseID: c.ID, At: c.CreatedAt, Actor: "system", Role: "system", Action: "create", To: c.State}}
+	got, dup, err := s.InsertCase(ctx, c, ev)
+	if err != nil || dup || got.ID != c.ID {
+		t.Fatalf("first insert: %v dup=%v id=%s", err, dup, got.ID)
+	}
+	again := c
+	again.ID = "case-other"
+	again.Ticket = "T-other"
+	got, dup, err = s.InsertCase(ctx, again, ev)
+	if err != nil || !dup || got.ID != c.ID {
+		t.Fatalf("second insert: %v dup=%v id=%s, want the first case and duplicate", err, dup, got.ID)
+	}
+	if got != c {
+		t.Errorf("stored case\n%+v\nwant\n%+v", got, c)
+	}
+	evs, err := s.CaseEvents(ctx, c.ID)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events %v %v, want one", evs, err)
+	}
+	cs, err := s.CaseComplainants(ctx, c.ID)
+	if err != nil || len(cs) != 1 || cs[0].SourceRef != c.SourceRef || cs[0].Phone != c.Phone {
+		t.Fatalf("complainants %+v %v", cs, err)
+	}
+	if _, err := s.Case(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Case(nope) = %v, want ErrNotFound", err)
+	}
+	if b, err := s.CaseByTicket(ctx, c.Ticket); err != nil || b.ID != c.ID {
+		t.Errorf("CaseByTicket = %s %v", b.ID, err)
+	}
+}
+
+func TestUpdateCaseRollsBack(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	c := testCase(1)
+	if _, _, err := s.InsertCase(ctx, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := s.UpdateCase(ctx, []string{c.ID}, func(cs []*CaseRecord) ([]CaseEvent, error) {
+		cs[0].State = "closed"
+		return nil, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("UpdateCase = %v, want boom", err)
+	}
+	if got, err := s.Case(ctx, c.ID); err != nil || got.State != c.State {
+		t.Errorf("after failed update: state %q %v, want %q", got.State, err, c.State)
+	}
+	if err := s.UpdateCase(ctx, []string{"nope"}, nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("UpdateCase(nope) = %v, want ErrNotFound", err)
+	}
+}
+
+// seedCases inserts n testCases in one transaction.
+func seedCases(tb testing.TB, s *SQLite, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range n {
+		if err := insertCase(ctx, tx, testCase(i)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestListCases(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	const n = 3000
+	seedCases(t, s, n)
+	now := caseBase.Add(100 * time.Hour)
+	open := map[string]bool{"received": true, "dispatched": true, "in_progress": true, "returned": true}
+	tests := []struct {
+		name   string
+		filter CaseFilter
+		want   func(c CaseRecord) bool
+	}{
+		{"all", CaseFilter{}, func(CaseRecord) bool { return true }},
+		{"state", CaseFilter{States: []string{"received"}}, func(c CaseRecord) bool { return c.State == "received" }},
+		{"two states", CaseFilter{States: []string{"dispatched", "returned"}}, func(c CaseRecord) bool { return c.State == "dispatched" || c.State == "returned" }},
+		{"category", CaseFilter{Category: "facade"}, func(c CaseRecord) bool { return c.Category == "facade" }},
+		{"community and state", CaseFilter{Community: "ruiyi", States: []string{"in_progress"}}, func(c CaseRecord) bool { return c.Community == "ruiyi" && c.State == "in_progress" }},
+		{"street", CaseFilter{Street: "wuliqiao"}, func(c CaseRecord) bool { return true }},
+		{"district none", CaseFilter{District: "jingan"}, func(c CaseRecord) bool { return false }},
+		{"overdue", CaseFilter{DueBefore: now}, func(c CaseRecord) bool { return open[c.State] && !c.DueAt.IsZero() && c.DueAt.Before(now) }},
+		{"due soon", CaseFilter{DueFrom: now, DueBefore: now.Add(10 * time.Hour)}, func(c CaseRecord) bool {
+			return open[c.State] && !c.DueAt.IsZero() && !c.DueAt.Before(now) && c.DueAt.Before(now.Add(10*time.Hour))
+		}},
+		{"escalate", CaseFilter{EscalateBy: now}, func(c CaseRecord) bool { return !c.EscalateAt.IsZero() && !c.EscalateAt.After(now) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want []string
+			for i := n - 1; i >= 0; i-- {
+				if c := testCase(i); tt.want(c) {
+					want = append(want, c.ID)
+				}
+			}
+			// Page through with a small limit.
+			var got []string
+			f := tt.filter
+			f.Limit = 97
+			for {
+				page, err := s.ListCases(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range page {
+					got = append(got, c.ID)
+				}
+				if len(page) < f.Limit {
+					break
+				}
+				f.After = &page[len(page)-1]
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("got %d cases, want %d (first got %v, want %v)", len(got), len(want), head(got), head(want))
+			}
+		})
+	}
+}
+
+func head(s []string) []string { return s[:min(3, len(s))] }
+
+// TestListCasesUsesIndexes checks the query plans of the inbox queries: no
+// full scan of cases and no temporary sort.
+func TestListCasesUsesIndexes(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	seedCases(t, s, 500)
+	if _, err := s.db.ExecContext(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	queries := map[string]string{
+		"state":     `SELECT id FROM cases WHERE state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"community": `SELECT id FROM cases WHERE community = 'ruiyi' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"category":  `SELECT id FROM cases WHERE category = 'facade' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"overdue":   `SELECT id FROM cases WHERE ` + openStates + ` AND due_at < 5 ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"escalate":  `SELECT id FROM cases WHERE escalate_at <= 5 ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"detail":    `SELECT id FROM cases WHERE id = 'case-0000001'`,
+	}
+	for name, q := range queries {
+		t.Run(name, func(t *testing.T) {
+			rows, err := s.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			p := strings.Join(plan, "; ")
+			t.Logf("%s", p)
+			if strings.Contains(p, "SCAN cases") && !strings.Contains(p, "USING INDEX") || !strings.Contains(p, "INDEX") {
+				t.Errorf("plan %q does not use an index", p)
+			}
+		})
+	}
+}
