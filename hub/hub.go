@@ -47,6 +47,7 @@ import (
 	"github.com/shequ/shequ/hub/access"
 	"github.com/shequ/shequ/hub/api"
 	"github.com/shequ/shequ/hub/broker"
+	"github.com/shequ/shequ/hub/cases"
 	"github.com/shequ/shequ/hub/desired"
 	"github.com/shequ/shequ/hub/enrol"
 	"github.com/shequ/shequ/hub/fleet"
@@ -69,6 +70,7 @@ type Store interface {
 	LivePlaylists(ctx context.Context, now time.Time) ([]store.PlaylistRecord, error)
 	RecordDelivery(ctx context.Context, kiosk string, version int64, refs []store.DeliveryRef, t time.Time) error
 	fleet.Store
+	cases.Store
 	enrol.Store
 	EnsureKiosks(ctx context.Context, ids []string) error
 	LiveNotices(ctx context.Context, now time.Time) ([]protocol.Notice, error)
@@ -335,10 +337,17 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	go func() { h.httpDone <- h.http.Serve(ln) }()
 	h.log.Info("HTTP API listening", "url", h.HTTPURL())
 
+	cs, err := cases.New(cases.Config{Store: h.store, Tree: h.cfg.Org, Now: h.cfg.Now})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
 	fcfg := fleet.Config{
 		BrokerURL: brokerURL, ClientID: h.cfg.ClientID, Store: h.store, Signer: keys,
 		Username: access.HubUser, Password: sec.hubMQTT,
 		OnConnect: h.reconnected, BeforeAck: h.cfg.BeforeAck, Now: h.cfg.Now, Media: sender,
+		FeedbackStored: func(ctx context.Context, id string, fb protocol.Feedback, at time.Time) error {
+			return h.feedbackStored(ctx, cs, id, fb, at)
+		},
 	}
 	if !h.cfg.PlainTCP {
 		fcfg.TLS = sec.pki.ClientTLS()
@@ -656,4 +665,17 @@ func (h *Hub) reconcile(ctx context.Context, kiosks []string, force bool) error 
 			"playlists", len(doc.Playlists), "media", len(doc.Media))
 	}
 	return errors.Join(errs...)
+}
+
+// feedbackStored creates the case of a stored feedback record (idempotent,
+// so a resend after a failure creates it once). A record the case service
+// refuses (its kiosk is no longer in the org tree) keeps its feedback row,
+// is logged and acknowledged: resending would never help.
+func (h *Hub) feedbackStored(ctx context.Context, cs *cases.Service, id string, fb protocol.Feedback, at time.Time) error {
+	_, _, err := cs.FromFeedback(ctx, id, fb, at)
+	if errors.Is(err, cases.ErrInvalid) {
+		h.log.Error("feedback stored without a case", "record", id, "kiosk", fb.Kiosk, "err", err)
+		return nil
+	}
+	return err
 }

@@ -92,6 +92,11 @@ type Config struct {
 	// to the broker, once subscribed (not after the first connection, which
 	// Start waits for).
 	OnConnect func()
+	// FeedbackStored, if set, is called once a feedback record is durable,
+	// also when it was stored before (so work that failed then is retried
+	// when the kiosk resends); the hub creates the record's case with it.
+	// An error withholds the ack, so the kiosk resends the record.
+	FeedbackStored func(ctx context.Context, id string, fb protocol.Feedback, receivedAt time.Time) error
 	// BeforeAck, if set, is called after a feedback record is committed
 	// and before its ack is published (fault injection for tests).
 	BeforeAck func(recordID string)
@@ -296,7 +301,8 @@ func (f *Fleet) feedback(ctx context.Context, t protocol.Topic, payload []byte) 
 		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
 		return
 	}
-	dup, err := f.cfg.Store.InsertFeedback(ctx, env.ID, fb, f.cfg.Now())
+	received := f.cfg.Now()
+	dup, err := f.cfg.Store.InsertFeedback(ctx, env.ID, fb, received)
 	if errors.Is(err, store.ErrTicketConflict) {
 		// Two records with one ticket: a device that lost its database and
 		// was not re-enrolled, say. A resident's record is never refused for
@@ -305,11 +311,17 @@ func (f *Fleet) feedback(ctx context.Context, t protocol.Topic, payload []byte) 
 		fb.Ticket = disambiguate(fb.Ticket, env.ID)
 		log.Warn("ticket already held by another record; storing under a suffixed ticket",
 			"issued_ticket", issued, "stored_ticket", fb.Ticket, "err", err)
-		dup, err = f.cfg.Store.InsertFeedback(ctx, env.ID, fb, f.cfg.Now())
+		dup, err = f.cfg.Store.InsertFeedback(ctx, env.ID, fb, received)
 	}
 	if err != nil {
 		log.Error("storing feedback failed; not acknowledging, the kiosk will resend", "err", err)
 		return
+	}
+	if f.cfg.FeedbackStored != nil {
+		if err := f.cfg.FeedbackStored(ctx, env.ID, fb, received); err != nil {
+			log.Error("handling stored feedback failed; not acknowledging, the kiosk will resend", "err", err)
+			return
+		}
 	}
 	if f.cfg.BeforeAck != nil {
 		f.cfg.BeforeAck(env.ID)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ type env struct {
 	tls  *tls.Config
 }
 
-func setup(t *testing.T) (*Fleet, *store.SQLite, *broker.Broker, *env) {
+func setup(t *testing.T, opts ...func(*Config)) (*Fleet, *store.SQLite, *broker.Broker, *env) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -62,8 +63,12 @@ func setup(t *testing.T) (*Fleet, *store.SQLite, *broker.Broker, *env) {
 			t.Error(err)
 		}
 	})
-	f, err := New(Config{BrokerURL: b.URL(), TLS: p.ClientTLS(), Username: access.HubUser, Password: "hub-pw",
-		Signer: keys, Store: st}, slog.New(slog.DiscardHandler))
+	cfg := Config{BrokerURL: b.URL(), TLS: p.ClientTLS(), Username: access.HubUser, Password: "hub-pw",
+		Signer: keys, Store: st}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,5 +273,71 @@ func TestDisambiguate(t *testing.T) {
 				t.Fatalf("disambiguated ticket is invalid: %v", err)
 			}
 		})
+	}
+}
+
+// TestFeedbackStoredHook checks the hook runs after the record is stored
+// and that its failure withholds the ack: the first ack the kiosk sees is
+// the duplicate ack of its resend, after the hook succeeded.
+func TestFeedbackStoredHook(t *testing.T) {
+	type call struct {
+		id     string
+		ticket string
+		stored bool
+	}
+	calls := make(chan call, 2)
+	var st *store.SQLite
+	fail := true
+	_, st, b, e := setup(t, func(c *Config) {
+		c.FeedbackStored = func(ctx context.Context, id string, fb protocol.Feedback, _ time.Time) error {
+			recs, err := st.Feedback(ctx, fb.Kiosk, 10)
+			calls <- call{id: id, ticket: fb.Ticket, stored: err == nil && len(recs) == 1 && recs[0].ID == id}
+			if fail {
+				fail = false
+				return errors.New("case store unavailable")
+			}
+			return nil
+		}
+	})
+	c := client(t, b.URL(), e)
+	acks := make(chan protocol.Ack, 2)
+	if tok := c.Subscribe(protocol.DownTopic("k-a", protocol.ChannelAck).String(), 1, func(_ paho.Client, m paho.Message) {
+		if _, a, err := protocol.DecodeAck(m.Payload()); err == nil {
+			acks <- a
+		}
+	}); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	fb := protocol.Feedback{Ticket: "261126-K-A-0002", Kiosk: "k-a", Kind: protocol.KindComplaint, Category: protocol.CatFacade,
+		SubmittedAt: time.Now().UTC()}
+	p, err := protocol.Encode(protocol.TypeFeedback, time.Now(), fb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envl, err := protocol.DecodeEnvelope(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := protocol.UpTopic("k-a", protocol.ChannelFeedback)
+	for i := range 2 {
+		if tok := c.Publish(top.String(), 1, false, p); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		select {
+		case got := <-calls:
+			if got.id != envl.ID || got.ticket != fb.Ticket || !got.stored {
+				t.Errorf("hook call %d: %+v, want record %s already stored", i, got, envl.ID)
+			}
+		case <-time.After(waitFor):
+			t.Fatalf("hook not called for send %d", i)
+		}
+	}
+	select {
+	case a := <-acks:
+		if a.Ref != envl.ID || a.Status != protocol.AckDuplicate {
+			t.Errorf("first ack %+v, want the resend's duplicate ack of %s", a, envl.ID)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("no ack")
 	}
 }
