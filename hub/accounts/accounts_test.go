@@ -345,6 +345,7 @@ func TestSessionExpiry(t *testing.T) {
 		alive []bool
 	}{
 		{"used within the idle timeout", []time.Duration{29 * time.Minute, 29 * time.Minute}, []bool{true, true}},
+		{"a use within a minute of the last is not written", []time.Duration{30 * time.Second, 29*time.Minute + 40*time.Second}, []bool{true, false}},
 		{"idle for 30 minutes", []time.Duration{10 * time.Minute, 30 * time.Minute, 0}, []bool{true, false, false}},
 		{"kept busy up to the absolute limit", append(repeat(20*time.Minute, 35), 20*time.Minute), append(repeatBool(true, 35), false)},
 	} {
