@@ -32,8 +32,9 @@ func (s *Service) Due(t time.Time, category string) time.Time {
 	return d.UTC()
 }
 
-// Overdue returns open cases past their deadline at now (one page, newest
-// first; f narrows the list and pages it, its due fields are replaced).
+// Overdue returns open cases past their deadline at now, one page, the
+// earliest deadline first (f narrows the list and pages it; its due fields
+// are replaced).
 func (s *Service) Overdue(ctx context.Context, now time.Time, f store.CaseFilter) ([]Case, error) {
 	f.DueBefore, f.DueFrom = now, time.Time{}
 	return s.List(ctx, f)

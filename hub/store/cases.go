@@ -66,8 +66,9 @@ type Complainant struct {
 }
 
 // CaseFilter selects cases for an inbox. Empty fields do not filter.
-// Results are newest first (by creation), Limit at a time; pass the last
-// case of a page as After for the next one.
+// Results are newest first (by creation) or, when DueBefore is set, the
+// earliest deadline first; Limit at a time; pass the last case of a page
+// as After for the next one.
 type CaseFilter struct {
 	States    []string
 	Category  string
@@ -335,7 +336,12 @@ func (s *SQLite) ListCases(ctx context.Context, f CaseFilter) ([]CaseRecord, err
 		where = append(where, "escalate_at <= ?")
 		args = append(args, f.EscalateBy.UnixNano())
 	}
-	if f.After != nil {
+	byDue := !f.DueBefore.IsZero()
+	switch {
+	case f.After != nil && byDue:
+		where = append(where, "(due_at, id) > (?, ?)")
+		args = append(args, f.After.DueAt.UnixNano(), f.After.ID)
+	case f.After != nil:
 		where = append(where, "(created_at, id) < (?, ?)")
 		args = append(args, f.After.CreatedAt.UnixNano(), f.After.ID)
 	}
@@ -347,7 +353,11 @@ func (s *SQLite) ListCases(ctx context.Context, f CaseFilter) ([]CaseRecord, err
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	if byDue {
+		q += ` ORDER BY due_at, id LIMIT ?`
+	} else {
+		q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	}
 	args = append(args, limit)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {

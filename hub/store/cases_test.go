@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +148,9 @@ func TestListCases(t *testing.T) {
 					want = append(want, c.ID)
 				}
 			}
+			if !tt.filter.DueBefore.IsZero() {
+				slices.Reverse(want) // earliest deadline first; testCase deadlines grow with i
+			}
 			// Page through with a small limit.
 			var got []string
 			f := tt.filter
@@ -184,7 +190,7 @@ func TestListCasesUsesIndexes(t *testing.T) {
 		"state":     `SELECT id FROM cases WHERE state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
 		"community": `SELECT id FROM cases WHERE community = 'ruiyi' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
 		"category":  `SELECT id FROM cases WHERE category = 'facade' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
-		"overdue":   `SELECT id FROM cases WHERE ` + openStates + ` AND due_at < 5 ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"overdue":   `SELECT id FROM cases WHERE ` + openStates + ` AND due_at < 5 ORDER BY due_at, id LIMIT 50`,
 		"escalate":  `SELECT id FROM cases WHERE escalate_at <= 5 ORDER BY created_at DESC, id DESC LIMIT 50`,
 		"detail":    `SELECT id FROM cases WHERE id = 'case-0000001'`,
 	}
@@ -212,6 +218,104 @@ func TestListCasesUsesIndexes(t *testing.T) {
 			if strings.Contains(p, "SCAN cases") && !strings.Contains(p, "USING INDEX") || !strings.Contains(p, "INDEX") {
 				t.Errorf("plan %q does not use an index", p)
 			}
+			if name != "escalate" && strings.Contains(p, "TEMP B-TREE") {
+				t.Errorf("plan %q sorts in a temporary tree", p)
+			}
 		})
 	}
+}
+
+var benchCases = flag.Int("cases.n", 1_000_000, "cases seeded by BenchmarkCases")
+
+// BenchmarkCases seeds -cases.n cases (default 1,000,000; batched in one
+// transaction, each with a complainant) and measures the first inbox page
+// under common filters and a case's detail (case, complainants, timeline),
+// reporting p50 and p99 latencies. Run it alone:
+//
+//	go test ./hub/store -run '^$' -bench BenchmarkCases -benchtime 2000x
+func BenchmarkCases(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "hub.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	n := *benchCases
+	start := time.Now()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		c := testCase(i)
+		if err := insertCase(ctx, tx, c); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO case_complainants (case_id, source, source_ref, phone, added_at)
+			VALUES (?, ?, ?, ?, ?)`, c.ID, c.Source, c.SourceRef, c.Phone, c.CreatedAt.UnixNano()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d cases in %v", n, time.Since(start))
+	now := caseBase.Add(time.Duration(n/2) * time.Hour)
+	filters := []struct {
+		name string
+		f    CaseFilter
+	}{
+		{"inbox_all", CaseFilter{}},
+		{"inbox_state", CaseFilter{States: []string{"received"}}},
+		{"inbox_community_state", CaseFilter{Community: "ruiyi", States: []string{"dispatched", "in_progress"}}},
+		{"inbox_category_state", CaseFilter{Category: "facade", States: []string{"returned"}}},
+		{"inbox_district", CaseFilter{District: "huangpu"}},
+		{"overdue", CaseFilter{DueBefore: now}},
+	}
+	for _, tc := range filters {
+		b.Run(tc.name, func(b *testing.B) {
+			f := tc.f
+			f.Limit = 50
+			measure(b, func(int) {
+				page, err := s.ListCases(ctx, f)
+				if err != nil || len(page) == 0 {
+					b.Fatalf("ListCases: %d cases, %v", len(page), err)
+				}
+			})
+		})
+	}
+	b.Run("detail", func(b *testing.B) {
+		measure(b, func(i int) {
+			id := testCase(i * 7919 % n).ID
+			if _, err := s.Case(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+			if cs, err := s.CaseComplainants(ctx, id); err != nil || len(cs) != 1 {
+				b.Fatalf("complainants %v %v", cs, err)
+			}
+			if _, err := s.CaseEvents(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+}
+
+// measure runs op in b.Loop and reports the p50 and p99 of its latency.
+func measure(b *testing.B, op func(i int)) {
+	var lat []time.Duration
+	for i := 0; b.Loop(); i++ {
+		t0 := time.Now()
+		op(i)
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }

@@ -51,7 +51,7 @@ CREATE INDEX cases_district ON cases (district, state, created_at, id);
 CREATE INDEX cases_assignee ON cases (assignee, state, created_at, id) WHERE assignee != '';
 CREATE INDEX cases_created ON cases (created_at, id);
 -- Overdue and due-soon lists, escalation.
-CREATE INDEX cases_due ON cases (due_at) WHERE state IN ('received', 'dispatched', 'in_progress', 'returned');
+CREATE INDEX cases_due ON cases (due_at, id) WHERE state IN ('received', 'dispatched', 'in_progress', 'returned');
 CREATE INDEX cases_escalate ON cases (escalate_at) WHERE escalate_at IS NOT NULL;
 -- Merge candidates (并单): same community, category and building.
 CREATE INDEX cases_merge ON cases (community, category, building, created_at);
