@@ -330,7 +330,7 @@ func TestOverdueAndEscalation(t *testing.T) {
 		{due, 1, protocol.LevelStreet},
 		{due.Add(time.Hour), 0, protocol.LevelStreet},
 		{due.Add(DefaultEscalateEvery), 1, protocol.LevelDistrict},
-		{due.Add(10 * DefaultEscalateEvery), 1, protocol.LevelCity}, // one step per call
+		{due.Add(2 * DefaultEscalateEvery), 1, protocol.LevelCity},
 		{due.Add(20 * DefaultEscalateEvery), 0, protocol.LevelCity},
 	}
 	for _, s := range steps {
@@ -359,6 +359,18 @@ func TestOverdueAndEscalation(t *testing.T) {
 	}
 	if want := []string{"超期督办：street wuliqiao", "超期督办：district huangpu", "超期督办：city shanghai"}; !slices.Equal(notes, want) {
 		t.Errorf("escalation events %q, want %q", notes, want)
+	}
+	// A call made late takes every step due: 2 days overdue is city level.
+	lateCase := f.create(t, protocol.CatFacade)
+	f.clock.Set(monday)
+	if _, err := f.svc.Dispatch(ctx, lateCase.ID, leader, "officer-1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.svc.Escalate(ctx, due.Add(2*DefaultEscalateEvery+time.Minute)); err != nil || n != 3 {
+		t.Errorf("late Escalate = %d %v, want 3 steps", n, err)
+	}
+	if got, err := f.svc.Case(ctx, lateCase.ID); err != nil || got.SupervisionLevel != string(protocol.LevelCity) {
+		t.Errorf("late case level %q %v, want city", got.SupervisionLevel, err)
 	}
 	for _, id := range []string{done.ID, idle.ID} {
 		if got, err := f.svc.Case(ctx, id); err != nil || got.Supervised {

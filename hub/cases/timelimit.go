@@ -51,11 +51,13 @@ func (s *Service) DueSoon(ctx context.Context, now time.Time, within time.Durati
 // escalation.
 var supervisionLevels = []protocol.Level{protocol.LevelStreet, protocol.LevelDistrict, protocol.LevelCity}
 
-// Escalate raises, by one step up the org tree (street → district → city),
-// the supervision level of every open case whose next escalation is due at
-// now: first at its deadline, then every EscalateEvery after. Each step
-// marks the case supervised and is recorded on its timeline by System.
-// It returns how many cases it escalated.
+// Escalate raises, one step at a time up the org tree (street → district →
+// city), the supervision level of every open case whose next escalation is
+// due at now: the first step at its deadline, each next one EscalateEvery
+// later. A call made late takes every step due by now, so a case's level
+// depends only on how long it has been overdue. Each step marks the case
+// supervised and is recorded on its timeline by System. It returns the
+// number of steps taken.
 func (s *Service) Escalate(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	for {
