@@ -214,14 +214,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxFeedbackRequestSize))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("feedback request larger than %d bytes", protocol.MaxFeedbackRequestSize))
-		return
-	case err != nil:
-		s.writeError(w, http.StatusBadRequest, "reading request: "+err.Error())
+	body, ok := s.readBody(w, r, protocol.MaxFeedbackRequestSize, "feedback request")
+	if !ok {
 		return
 	}
 	req, err := protocol.DecodeFeedbackRequest(body)
@@ -253,19 +247,29 @@ func (s *Server) mediaError(w http.ResponseWriter, r *http.Request) {
 	report(s, w, r, "media error", protocol.DecodeMediaError, s.b.MediaError)
 }
 
+// readBody reads a request body of at most limit bytes; on failure it
+// answers (413 over the limit, 400 otherwise) and returns false.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, what string) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than %d bytes", what, limit))
+		return nil, false
+	case err != nil:
+		s.writeError(w, http.StatusBadRequest, "reading request: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
 // report serves a small report from the kiosk (a play event, a media
 // error): the body is read within protocol.MaxPlayEventSize, strictly
 // decoded and handed to apply; 204 when done, a JSON error otherwise.
 func report[T any](s *Server, w http.ResponseWriter, r *http.Request, what string,
 	decode func([]byte) (T, error), apply func(T) error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxPlayEventSize))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than %d bytes", what, protocol.MaxPlayEventSize))
-		return
-	case err != nil:
-		s.writeError(w, http.StatusBadRequest, "reading request: "+err.Error())
+	body, ok := s.readBody(w, r, protocol.MaxPlayEventSize, what)
+	if !ok {
 		return
 	}
 	v, err := decode(body)
@@ -293,14 +297,8 @@ const maxEnrolTime = 45 * time.Second
 // enrol enrols the device with the claim code typed on the setup screen
 // and answers with the new status.
 func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxEnrolRequestSize))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("enrol request larger than %d bytes", protocol.MaxEnrolRequestSize))
-		return
-	case err != nil:
-		s.writeError(w, http.StatusBadRequest, "reading request: "+err.Error())
+	body, ok := s.readBody(w, r, protocol.MaxEnrolRequestSize, "enrol request")
+	if !ok {
 		return
 	}
 	req, err := protocol.DecodeLocalEnrolRequest(body)

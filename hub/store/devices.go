@@ -81,23 +81,7 @@ func scanClaim(sc scanner) (Claim, error) {
 
 // Claims returns every claim, newest first.
 func (s *SQLite) Claims(ctx context.Context) ([]Claim, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+claimCols+` FROM claims ORDER BY created_at DESC, id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list claims: %w", err)
-	}
-	defer rows.Close()
-	var out []Claim
-	for rows.Next() {
-		c, err := scanClaim(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list claims: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list claims: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list claims", scanClaim, `SELECT `+claimCols+` FROM claims ORDER BY created_at DESC, id`)
 }
 
 // EnrolRequest is what Enrol needs.
@@ -216,23 +200,7 @@ func scanDevice(sc scanner) (Device, error) {
 
 // Devices returns every device, oldest enrolment first.
 func (s *SQLite) Devices(ctx context.Context) ([]Device, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY enrolled_at, id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list devices: %w", err)
-	}
-	defer rows.Close()
-	var out []Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list devices: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list devices: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list devices", scanDevice, `SELECT `+deviceCols+` FROM devices ORDER BY enrolled_at, id`)
 }
 
 // Device returns one device, or ErrNotFound.

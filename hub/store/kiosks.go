@@ -129,23 +129,7 @@ func (s *SQLite) Kiosk(ctx context.Context, id string) (KioskRecord, error) {
 
 // Kiosks returns every kiosk the hub knows, by id.
 func (s *SQLite) Kiosks(ctx context.Context) ([]KioskRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+kioskCols+` FROM kiosks ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list kiosks: %w", err)
-	}
-	defer rows.Close()
-	var out []KioskRecord
-	for rows.Next() {
-		k, err := scanKiosk(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list kiosks: %w", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list kiosks: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list kiosks", scanKiosk, `SELECT `+kioskCols+` FROM kiosks ORDER BY id`)
 }
 
 // SetDesired records the content hash of a kiosk's desired document and

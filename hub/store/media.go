@@ -121,23 +121,7 @@ func (s *SQLite) MediaJobs(ctx context.Context) ([]MediaRecord, error) {
 }
 
 func (s *SQLite) queryMedia(ctx context.Context, query string, args ...any) ([]MediaRecord, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list media: %w", err)
-	}
-	defer rows.Close()
-	var out []MediaRecord
-	for rows.Next() {
-		m, err := scanMedia(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list media: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list media: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list media", scanMedia, query, args...)
 }
 
 // PlaylistRecord is a stored playlist.
@@ -212,23 +196,7 @@ func (s *SQLite) LivePlaylists(ctx context.Context, now time.Time) ([]PlaylistRe
 }
 
 func (s *SQLite) queryPlaylists(ctx context.Context, query string, args ...any) ([]PlaylistRecord, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list playlists: %w", err)
-	}
-	defer rows.Close()
-	var out []PlaylistRecord
-	for rows.Next() {
-		r, err := scanPlaylist(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list playlists: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list playlists: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list playlists", scanPlaylist, query, args...)
 }
 
 // WithdrawPlaylist marks a playlist withdrawn at t and returns it;

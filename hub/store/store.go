@@ -197,6 +197,28 @@ const noticeCols = `id, title, body, category, priority, valid_from, valid_until
 
 type scanner interface{ Scan(dest ...any) error }
 
+// queryAll runs query and scans every row with scan; op names the
+// operation in errors ("list kiosks").
+func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: %w", op, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", op, err)
+	}
+	return out, nil
+}
+
 func scanNotice(sc scanner) (NoticeRecord, error) {
 	var (
 		r                    NoticeRecord
@@ -263,23 +285,7 @@ func (s *SQLite) LiveNotices(ctx context.Context, now time.Time) ([]protocol.Not
 }
 
 func (s *SQLite) queryNotices(ctx context.Context, query string, args ...any) ([]NoticeRecord, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list notices: %w", err)
-	}
-	defer rows.Close()
-	var out []NoticeRecord
-	for rows.Next() {
-		r, err := scanNotice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list notices: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list notices: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list notices", scanNotice, query, args...)
 }
 
 // WithdrawNotice marks a notice withdrawn at t and returns it. Withdrawing a

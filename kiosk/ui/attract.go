@@ -310,7 +310,9 @@ func (u *UI) attract(v screen.View) fyne.CanvasObject {
 	switch s.Item.Kind {
 	case protocol.ItemNotice:
 		bg = colorPrimary
-		body = u.attractCard(v, s.Notice)
+		// A long notice scrolls inside its card rather than pushing the
+		// hint bar off the fixed-size window.
+		body = container.NewVScroll(u.attractCard(v, s.Notice))
 	default:
 		if p := u.slot(s.Seq); p != nil {
 			body = p.view

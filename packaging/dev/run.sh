@@ -129,7 +129,14 @@ esac
 
 # Enrol the demo kiosk once, as a technician does on site: staff create a
 # one-time claim code for its slot, the agent enrols with it, pinning the CA.
-if ! bin/agent status -data "$RUN/agent" >/dev/null; then
+status_rc=0
+bin/agent status -data "$RUN/agent" >/dev/null || status_rc=$?
+case $status_rc in
+0) ;;
+3) ;; # not enrolled yet: enrol below
+*) die "cannot read the agent's data in $RUN/agent (is another agent still running?)" ;;
+esac
+if [ "$status_rc" -eq 3 ]; then
 	community=$(api "https://$HTTP/api/v1/kiosks" | tr '{' '\n' | grep "\"id\":\"$KIOSK\"" |
 		sed -n 's/.*"community":"\([^"]*\)".*/\1/p')
 	[ -n "$community" ] || die "kiosk $KIOSK is not in $ORG"
