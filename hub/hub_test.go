@@ -19,6 +19,7 @@ import (
 
 	"github.com/shequ/shequ/hub/api"
 	"github.com/shequ/shequ/hub/orgtree"
+	"github.com/shequ/shequ/hub/store"
 	"github.com/shequ/shequ/protocol"
 )
 
@@ -246,6 +247,23 @@ func TestFeedbackAcks(t *testing.T) {
 	}
 	if len(tickets) != 3 {
 		t.Errorf("stored feedback %v, want 3 records", tickets)
+	}
+	// Every stored record became a case, once, in its kiosk's community.
+	cs, err := h.store.(*store.SQLite).ListCases(context.Background(), store.CaseFilter{Community: "sangcheng"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caseTickets := map[string]bool{}
+	for _, c := range cs {
+		caseTickets[c.Ticket] = true
+	}
+	for _, tk := range tickets {
+		if !caseTickets[tk] {
+			t.Errorf("no case for stored feedback with ticket %s (cases: %v)", tk, caseTickets)
+		}
+	}
+	if len(cs) != len(tickets) {
+		t.Errorf("%d cases for %d stored records", len(cs), len(tickets))
 	}
 	mu.Lock()
 	defer mu.Unlock()
