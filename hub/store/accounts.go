@@ -144,14 +144,8 @@ func (s *SQLite) AccountByUsername(ctx context.Context, username string) (Accoun
 }
 
 func (s *SQLite) queryAccount(ctx context.Context, col, v string) (AccountRecord, error) {
-	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE `+col+` = ?`, v))
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, fmt.Errorf("store: account %s %q: %w", col, v, ErrNotFound)
-	}
-	if err != nil {
-		return a, fmt.Errorf("store: account %s %q: %w", col, v, err)
-	}
-	return a, nil
+	return queryOne(ctx, s.db, fmt.Sprintf("account %s %q", col, v), scanAccount,
+		`SELECT `+accountCols+` FROM accounts WHERE `+col+` = ?`, v)
 }
 
 // Accounts returns every account ordered by username.

@@ -186,14 +186,8 @@ func (s *SQLite) CaseByTicket(ctx context.Context, ticket string) (CaseRecord, e
 }
 
 func (s *SQLite) caseWhere(ctx context.Context, col, v string) (CaseRecord, error) {
-	c, err := scanCase(s.db.QueryRowContext(ctx, `SELECT `+caseCols+` FROM cases WHERE `+col+` = ?`, v))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, fmt.Errorf("store: case %s %s: %w", col, v, ErrNotFound)
-	}
-	if err != nil {
-		return c, fmt.Errorf("store: case %s %s: %w", col, v, err)
-	}
-	return c, nil
+	return queryOne(ctx, s.db, fmt.Sprintf("case %s %s", col, v), scanCase,
+		`SELECT `+caseCols+` FROM cases WHERE `+col+` = ?`, v)
 }
 
 // UpdateCase changes cases in one transaction: it loads each case named by

@@ -197,6 +197,19 @@ const noticeCols = `id, title, body, category, priority, valid_from, valid_until
 
 type scanner interface{ Scan(dest ...any) error }
 
+// queryOne runs query and scans its one row with scan; no row is
+// ErrNotFound. what names the row in errors ("case ticket 261126-…").
+func queryOne[T any](ctx context.Context, db *sql.DB, what string, scan func(scanner) (T, error), query string, args ...any) (T, error) {
+	v, err := scan(db.QueryRowContext(ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("store: %s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return v, nil
+}
+
 // queryAll runs query and scans every row with scan; op names the
 // operation in errors ("list kiosks").
 func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
