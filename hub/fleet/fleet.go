@@ -149,6 +149,11 @@ func New(cfg Config, log *slog.Logger) (*Fleet, error) {
 		SetClientID(cfg.ClientID).
 		SetCleanSession(false).
 		SetAutoReconnect(true).
+		// The broker may come up after the hub (an external mosquitto
+		// started alongside it): keep trying the first connection too,
+		// within Start's context.
+		SetConnectRetry(true).
+		SetConnectRetryInterval(500 * time.Millisecond).
 		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second).
 		SetConnectTimeout(10 * time.Second).
