@@ -150,23 +150,7 @@ func (s *SQLite) queryAccount(ctx context.Context, col, v string) (AccountRecord
 
 // Accounts returns every account ordered by username.
 func (s *SQLite) Accounts(ctx context.Context) ([]AccountRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY username`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []AccountRecord
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list accounts: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list accounts: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list accounts", scanAccount, `SELECT `+accountCols+` FROM accounts ORDER BY username`)
 }
 
 // AddLoginFailure records a failed login of the account at t and returns how

@@ -353,23 +353,7 @@ func (s *SQLite) ListCases(ctx context.Context, f CaseFilter) ([]CaseRecord, err
 		q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	}
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list cases: %w", err)
-	}
-	defer rows.Close()
-	var out []CaseRecord
-	for rows.Next() {
-		c, err := scanCase(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list cases: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list cases: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list cases", scanCase, q, args...)
 }
 
 // MergeCandidates returns the open cases of a community and category at a

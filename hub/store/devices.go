@@ -205,14 +205,7 @@ func (s *SQLite) Devices(ctx context.Context) ([]Device, error) {
 
 // Device returns one device, or ErrNotFound.
 func (s *SQLite) Device(ctx context.Context, id string) (Device, error) {
-	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, fmt.Errorf("store: device %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return d, fmt.Errorf("store: device %s: %w", id, err)
-	}
-	return d, nil
+	return queryOne(ctx, s.db, "device "+id, scanDevice, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id)
 }
 
 // RevokeDevice marks an enrolled device revoked at t and returns it, with

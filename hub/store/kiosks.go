@@ -117,14 +117,7 @@ func scanKiosk(sc scanner) (KioskRecord, error) {
 
 // Kiosk returns one kiosk, or ErrNotFound.
 func (s *SQLite) Kiosk(ctx context.Context, id string) (KioskRecord, error) {
-	k, err := scanKiosk(s.db.QueryRowContext(ctx, `SELECT `+kioskCols+` FROM kiosks WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return k, fmt.Errorf("store: kiosk %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return k, fmt.Errorf("store: kiosk %s: %w", id, err)
-	}
-	return k, nil
+	return queryOne(ctx, s.db, "kiosk "+id, scanKiosk, `SELECT `+kioskCols+` FROM kiosks WHERE id = ?`, id)
 }
 
 // Kiosks returns every kiosk the hub knows, by id.

@@ -84,14 +84,7 @@ func (s *SQLite) UpdateMedia(ctx context.Context, m MediaRecord) error {
 
 // Media returns one media record, or ErrNotFound.
 func (s *SQLite) Media(ctx context.Context, id string) (MediaRecord, error) {
-	m, err := scanMedia(s.db.QueryRowContext(ctx, `SELECT `+mediaCols+` FROM media WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, fmt.Errorf("store: media %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return m, fmt.Errorf("store: media %s: %w", id, err)
-	}
-	return m, nil
+	return queryOne(ctx, s.db, "media "+id, scanMedia, `SELECT `+mediaCols+` FROM media WHERE id = ?`, id)
 }
 
 // ReadyMedia returns the oldest ready record whose kiosk file has the given
@@ -172,14 +165,7 @@ func (s *SQLite) CreatePlaylist(ctx context.Context, p protocol.Playlist, create
 
 // Playlist returns one playlist, or ErrNotFound.
 func (s *SQLite) Playlist(ctx context.Context, id string) (PlaylistRecord, error) {
-	r, err := scanPlaylist(s.db.QueryRowContext(ctx, `SELECT `+playlistCols+` FROM playlists WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("store: playlist %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return r, fmt.Errorf("store: playlist %s: %w", id, err)
-	}
-	return r, nil
+	return queryOne(ctx, s.db, "playlist "+id, scanPlaylist, `SELECT `+playlistCols+` FROM playlists WHERE id = ?`, id)
 }
 
 // Playlists returns every playlist, newest first.

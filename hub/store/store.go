@@ -266,14 +266,7 @@ func (s *SQLite) CreateNotice(ctx context.Context, n protocol.Notice, createdAt 
 
 // Notice returns one notice, or ErrNotFound.
 func (s *SQLite) Notice(ctx context.Context, id string) (NoticeRecord, error) {
-	r, err := scanNotice(s.db.QueryRowContext(ctx, `SELECT `+noticeCols+` FROM notices WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("store: notice %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return r, fmt.Errorf("store: notice %s: %w", id, err)
-	}
-	return r, nil
+	return queryOne(ctx, s.db, "notice "+id, scanNotice, `SELECT `+noticeCols+` FROM notices WHERE id = ?`, id)
 }
 
 // Notices returns every notice, newest first.
