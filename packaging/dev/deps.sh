@@ -9,6 +9,7 @@ PACKAGES=(
 	libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev
 	xvfb x11-utils xauth imagemagick
 	mosquitto
+	chromium
 	ffmpeg mpv
 	fonts-noto-cjk
 	locales curl make
