@@ -213,6 +213,65 @@ func noticeView(r store.NoticeRecord, now time.Time) Notice {
 	return Notice{Notice: r.Notice, Status: st, CreatedAt: r.CreatedAt, WithdrawnAt: r.WithdrawnAt}
 }
 
+// ErrBadRequest wraps the errors of CreateNotice and WithdrawNotice that
+// are the caller's fault (an invalid notice or unknown targets).
+var ErrBadRequest = errors.New("api: bad request")
+
+// CreateNotice validates and stores the notice a request asks for and
+// calls NoticeChanged. Errors the caller caused wrap ErrBadRequest. The
+// JSON endpoint and the staff console both create notices through it.
+func (a *API) CreateNotice(ctx context.Context, req NoticeRequest) (Notice, error) {
+	now := a.cfg.Now().UTC()
+	n := req.Notice(protocol.NewID(), now)
+	if err := n.Validate(); err != nil {
+		return Notice{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if _, err := a.cfg.Tree.Resolve(n.Targets); err != nil {
+		return Notice{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if err := a.cfg.Store.CreateNotice(ctx, n, now); err != nil {
+		return Notice{}, fmt.Errorf("api: create notice: %w", err)
+	}
+	rec, err := a.cfg.Store.Notice(ctx, n.ID)
+	if err != nil {
+		return Notice{}, fmt.Errorf("api: create notice: %w", err)
+	}
+	a.log.Info("notice created", "id", n.ID, "title", n.Title, "targets", n.Targets)
+	if a.cfg.NoticeChanged != nil {
+		a.cfg.NoticeChanged(ctx, rec.Notice)
+	}
+	return noticeView(rec, now), nil
+}
+
+// WithdrawNotice withdraws a notice (idempotent) and calls NoticeChanged;
+// an unknown id wraps store.ErrNotFound.
+func (a *API) WithdrawNotice(ctx context.Context, id string) (Notice, error) {
+	now := a.cfg.Now().UTC()
+	rec, err := a.cfg.Store.WithdrawNotice(ctx, id, now)
+	if err != nil {
+		return Notice{}, fmt.Errorf("api: withdraw notice %q: %w", id, err)
+	}
+	a.log.Info("notice withdrawn", "id", id)
+	if a.cfg.NoticeChanged != nil {
+		a.cfg.NoticeChanged(ctx, rec.Notice)
+	}
+	return noticeView(rec, now), nil
+}
+
+// Notices returns every notice with its status, newest first as stored.
+func (a *API) Notices(ctx context.Context) ([]Notice, error) {
+	recs, err := a.cfg.Store.Notices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("api: notices: %w", err)
+	}
+	now := a.cfg.Now()
+	out := make([]Notice, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, noticeView(rec, now))
+	}
+	return out, nil
+}
+
 func (a *API) createNotice(w http.ResponseWriter, r *http.Request) {
 	body, code, err := readBody(r)
 	if err != nil {
@@ -224,30 +283,16 @@ func (a *API) createNotice(w http.ResponseWriter, r *http.Request) {
 		a.error(w, http.StatusBadRequest, err)
 		return
 	}
-	now := a.cfg.Now().UTC()
-	n := req.Notice(protocol.NewID(), now)
-	if err := n.Validate(); err != nil {
+	n, err := a.CreateNotice(r.Context(), req)
+	if errors.Is(err, ErrBadRequest) {
 		a.error(w, http.StatusBadRequest, err)
 		return
 	}
-	if _, err := a.cfg.Tree.Resolve(n.Targets); err != nil {
-		a.error(w, http.StatusBadRequest, err)
-		return
-	}
-	if err := a.cfg.Store.CreateNotice(r.Context(), n, now); err != nil {
-		a.error(w, http.StatusInternalServerError, err)
-		return
-	}
-	rec, err := a.cfg.Store.Notice(r.Context(), n.ID)
 	if err != nil {
 		a.error(w, http.StatusInternalServerError, err)
 		return
 	}
-	a.log.Info("notice created", "id", n.ID, "title", n.Title, "targets", n.Targets)
-	if a.cfg.NoticeChanged != nil {
-		a.cfg.NoticeChanged(r.Context(), rec.Notice)
-	}
-	a.json(w, http.StatusCreated, noticeView(rec, now))
+	a.json(w, http.StatusCreated, n)
 }
 
 func (a *API) listNotices(w http.ResponseWriter, r *http.Request) {
@@ -289,8 +334,7 @@ func (a *API) getNotice(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) withdrawNotice(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	now := a.cfg.Now().UTC()
-	rec, err := a.cfg.Store.WithdrawNotice(r.Context(), id, now)
+	n, err := a.WithdrawNotice(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		a.error(w, http.StatusNotFound, fmt.Errorf("no notice %q", id))
 		return
@@ -299,11 +343,7 @@ func (a *API) withdrawNotice(w http.ResponseWriter, r *http.Request) {
 		a.error(w, http.StatusInternalServerError, err)
 		return
 	}
-	a.log.Info("notice withdrawn", "id", id)
-	if a.cfg.NoticeChanged != nil {
-		a.cfg.NoticeChanged(r.Context(), rec.Notice)
-	}
-	a.json(w, http.StatusOK, noticeView(rec, now))
+	a.json(w, http.StatusOK, n)
 }
 
 // Feedback is a feedback record as the API shows it.
@@ -364,10 +404,22 @@ type Kiosk struct {
 }
 
 func (a *API) listKiosks(w http.ResponseWriter, r *http.Request) {
-	recs, err := a.cfg.Store.Kiosks(r.Context())
+	out, err := a.Kiosks(r.Context())
 	if err != nil {
 		a.error(w, http.StatusInternalServerError, err)
 		return
+	}
+	a.json(w, http.StatusOK, struct {
+		Kiosks []Kiosk `json:"kiosks"`
+	}{out})
+}
+
+// Kiosks returns every kiosk of the org tree, in its order, then those that
+// reported in but are not in the tree, with their last reported status.
+func (a *API) Kiosks(ctx context.Context) ([]Kiosk, error) {
+	recs, err := a.cfg.Store.Kiosks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("api: kiosks: %w", err)
 	}
 	byID := make(map[string]store.KioskRecord, len(recs))
 	for _, k := range recs {
@@ -395,9 +447,7 @@ func (a *API) listKiosks(w http.ResponseWriter, r *http.Request) {
 			out = append(out, view(k, orgtree.Kiosk{}, false))
 		}
 	}
-	a.json(w, http.StatusOK, struct {
-		Kiosks []Kiosk `json:"kiosks"`
-	}{out})
+	return out, nil
 }
 
 func (a *API) org(w http.ResponseWriter, _ *http.Request) {

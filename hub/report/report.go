@@ -116,13 +116,12 @@ func (r *Reports) kioskMedia(w http.ResponseWriter, req *http.Request) {
 		jsonhttp.Error(w, r.log, http.StatusNotFound, fmt.Errorf("no kiosk %q in the org tree", id))
 		return
 	}
-	km, err := r.cfg.Store.KioskMedia(req.Context(), id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	km, err := r.KioskMedia(req.Context(), id)
+	if err != nil {
 		jsonhttp.Error(w, r.log, http.StatusInternalServerError, err)
 		return
 	}
-	jsonhttp.Write(w, r.log, http.StatusOK, KioskMedia{Kiosk: id, CacheBytes: km.CacheBytes, CacheQuota: km.CacheQuota,
-		ReportedAt: km.At, Media: states(r.cfg.Wanted(id), km.Media)})
+	jsonhttp.Write(w, r.log, http.StatusOK, km)
 }
 
 // ItemState is one playlist item on one kiosk.
@@ -257,8 +256,32 @@ func (r *Reports) delivery(ctx context.Context, kind, ref string, kiosks []strin
 	return out, nil
 }
 
+// NoticeDelivery returns where a notice is on each kiosk it targets; an
+// unknown id wraps store.ErrNotFound.
+func (r *Reports) NoticeDelivery(ctx context.Context, id string) ([]Delivery, error) {
+	n, err := r.cfg.Store.Notice(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("report: notice %q: %w", id, err)
+	}
+	kiosks, err := r.cfg.Tree.Resolve(n.Targets)
+	if err != nil {
+		return nil, fmt.Errorf("report: notice %q: %w", id, err)
+	}
+	return r.delivery(ctx, store.RefNotice, n.ID, kiosks)
+}
+
+// KioskMedia returns the media a kiosk should hold and what it reported.
+func (r *Reports) KioskMedia(ctx context.Context, id string) (KioskMedia, error) {
+	km, err := r.cfg.Store.KioskMedia(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return KioskMedia{}, fmt.Errorf("report: kiosk %q media: %w", id, err)
+	}
+	return KioskMedia{Kiosk: id, CacheBytes: km.CacheBytes, CacheQuota: km.CacheQuota,
+		ReportedAt: km.At, Media: states(r.cfg.Wanted(id), km.Media)}, nil
+}
+
 func (r *Reports) noticeDelivery(w http.ResponseWriter, req *http.Request) {
-	n, err := r.cfg.Store.Notice(req.Context(), req.PathValue("id"))
+	out, err := r.NoticeDelivery(req.Context(), req.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		jsonhttp.Error(w, r.log, http.StatusNotFound, fmt.Errorf("no notice %q", req.PathValue("id")))
 		return
@@ -267,12 +290,9 @@ func (r *Reports) noticeDelivery(w http.ResponseWriter, req *http.Request) {
 		jsonhttp.Error(w, r.log, http.StatusInternalServerError, err)
 		return
 	}
-	kiosks, err := r.cfg.Tree.Resolve(n.Targets)
-	if err != nil {
-		jsonhttp.Error(w, r.log, http.StatusInternalServerError, err)
-		return
-	}
-	r.writeDelivery(w, req.Context(), store.RefNotice, n.ID, kiosks)
+	jsonhttp.Write(w, r.log, http.StatusOK, struct {
+		Kiosks []Delivery `json:"kiosks"`
+	}{out})
 }
 
 func (r *Reports) mediaDelivery(w http.ResponseWriter, req *http.Request) {
