@@ -71,6 +71,7 @@ type Complainant struct {
 // as After for the next one.
 type CaseFilter struct {
 	States    []string
+	Source    string
 	Category  string
 	Community string
 	Street    string
@@ -307,6 +308,7 @@ func (s *SQLite) ListCases(ctx context.Context, f CaseFilter) ([]CaseRecord, err
 			args = append(args, v)
 		}
 	}
+	eq("source", f.Source)
 	eq("category", f.Category)
 	eq("community", f.Community)
 	eq("street", f.Street)

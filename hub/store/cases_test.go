@@ -190,6 +190,8 @@ func TestListCasesUsesIndexes(t *testing.T) {
 		"state":     `SELECT id FROM cases WHERE state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
 		"community": `SELECT id FROM cases WHERE community = 'ruiyi' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
 		"category":  `SELECT id FROM cases WHERE category = 'facade' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"source":    `SELECT id FROM cases WHERE source = 'hotline' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"kiosk":     `SELECT id FROM cases WHERE kiosk = 'k1' AND kiosk != '' ORDER BY updated_at DESC LIMIT 500`,
 		"overdue":   `SELECT id FROM cases WHERE ` + openStates + ` AND due_at < 5 ORDER BY due_at, id LIMIT 50`,
 		"escalate":  `SELECT id FROM cases WHERE escalate_at <= 5 ORDER BY created_at DESC, id DESC LIMIT 50`,
 		"detail":    `SELECT id FROM cases WHERE id = 'case-0000001'`,
