@@ -121,6 +121,9 @@ type Store interface {
 	CaseComplainants(ctx context.Context, id string) ([]store.Complainant, error)
 	ListCases(ctx context.Context, f store.CaseFilter) ([]store.CaseRecord, error)
 	MergeCandidates(ctx context.Context, community, category, building string, from, to time.Time) ([]store.CaseRecord, error)
+	AddWork(ctx context.Context, w store.WorkRecord, photos []store.Photo) error
+	CaseWork(ctx context.Context, caseID string) ([]store.WorkRecord, error)
+	CasePhoto(ctx context.Context, caseID, sha string) (store.Photo, error)
 }
 
 var _ Store = (*store.SQLite)(nil)
@@ -165,6 +168,10 @@ type Config struct {
 	// default 7 days.
 	MergeWindow time.Duration
 	Now         func() time.Time // default time.Now
+	// Changed, if set, is called with every case a committed change
+	// touched (created, moved, merged, escalated, worked on), e.g. to
+	// publish the case boards of kiosks.
+	Changed func(ctx context.Context, c Case)
 }
 
 // Service runs the case workflow. It is safe for concurrent use.
@@ -207,6 +214,15 @@ func New(cfg Config) (*Service, error) {
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+func (s *Service) changed(ctx context.Context, cs ...Case) {
+	if s.cfg.Changed == nil {
+		return
+	}
+	for _, c := range cs {
+		s.cfg.Changed(ctx, c)
+	}
+}
 
 // NewCase is a case to create.
 type NewCase struct {
@@ -271,6 +287,9 @@ func (s *Service) Create(ctx context.Context, n NewCase, actor Scope) (c Case, d
 	c, duplicate, err = s.cfg.Store.InsertCase(ctx, c, []store.CaseEvent{ev})
 	if err != nil {
 		return c, false, fmt.Errorf("cases: create from %s %s: %w", n.Source, n.SourceRef, err)
+	}
+	if !duplicate {
+		s.changed(ctx, c)
 	}
 	return c, duplicate, nil
 }

@@ -42,6 +42,7 @@ func (s *Service) Merge(ctx context.Context, targetID string, others []string, a
 		return Case{}, fmt.Errorf("%w: a case is named twice", ErrInvalid)
 	}
 	var out Case
+	var touched []Case
 	err := s.cfg.Store.UpdateCase(ctx, ids, func(cs []*store.CaseRecord) ([]store.CaseEvent, error) {
 		t := cs[0]
 		now := s.now()
@@ -79,10 +80,15 @@ func (s *Service) Merge(ctx context.Context, targetID string, others []string, a
 			Action: string(ActionMergeIn), From: t.State, To: t.State,
 			Note: joinNote("并入 "+strings.Join(tickets, "、"), note)})
 		out = *t
+		touched = touched[:0]
+		for _, o := range cs[1:] {
+			touched = append(touched, *o)
+		}
 		return evs, nil
 	})
 	if err != nil {
 		return out, fmt.Errorf("cases: merge into %s: %w", targetID, err)
 	}
+	s.changed(ctx, append([]Case{out}, touched...)...)
 	return out, nil
 }

@@ -78,8 +78,10 @@ func (s *Service) Escalate(ctx context.Context, now time.Time) (int, error) {
 }
 
 func (s *Service) escalate(ctx context.Context, id string, now time.Time) error {
+	var out Case
 	err := s.cfg.Store.UpdateCase(ctx, []string{id}, func(cs []*store.CaseRecord) ([]store.CaseEvent, error) {
 		c := cs[0]
+		defer func() { out = *c }()
 		if c.EscalateAt.IsZero() || c.EscalateAt.After(now) {
 			return nil, nil // changed meanwhile
 		}
@@ -114,5 +116,6 @@ func (s *Service) escalate(ctx context.Context, id string, now time.Time) error 
 	if err != nil {
 		return fmt.Errorf("cases: escalate %s: %w", id, err)
 	}
+	s.changed(ctx, out)
 	return nil
 }

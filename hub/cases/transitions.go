@@ -197,7 +197,24 @@ func (s *Service) apply(ctx context.Context, id string, a Action, actor Scope, n
 	if err != nil {
 		return out, fmt.Errorf("cases: %s %s: %w", a, id, err)
 	}
+	s.changed(ctx, out)
 	return out, nil
+}
+
+// Allowed lists the actions actor may take on c now, in the table's
+// order, without their notes checked (a form asks for the note). Dispatch
+// and reassign also need an officer; rate a rating.
+func Allowed(c Case, actor Scope) []Action {
+	var out []Action
+	for _, t := range Table {
+		if t.From != State(c.State) || t.Action == ActionEscalate || t.Action == ActionMerge {
+			continue
+		}
+		if _, err := check(&c, t.Action, actor, "note"); err == nil {
+			out = append(out, t.Action)
+		}
+	}
+	return out
 }
 
 // step applies one transition to c in memory and returns its event.
