@@ -77,6 +77,9 @@ type CaseFilter struct {
 	Street    string
 	District  string
 	Assignee  string
+	// Reporter selects the cases an account filed itself (partners): the
+	// source reference is "<account id>/<nonce>".
+	Reporter string
 	// DueBefore selects open cases (received, dispatched, in_progress,
 	// returned) due before it; DueFrom, with it, due at or after DueFrom.
 	DueBefore time.Time
@@ -314,6 +317,10 @@ func (s *SQLite) ListCases(ctx context.Context, f CaseFilter) ([]CaseRecord, err
 	eq("street", f.Street)
 	eq("district", f.District)
 	eq("assignee", f.Assignee)
+	if f.Reporter != "" {
+		where = append(where, "substr(source_ref, 1, ?) = ?")
+		args = append(args, len(f.Reporter)+1, f.Reporter+"/")
+	}
 	if len(f.States) > 0 {
 		where = append(where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
 		for _, st := range f.States {

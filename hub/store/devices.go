@@ -254,3 +254,9 @@ func (s *SQLite) TicketFloor(ctx context.Context, kiosk string) (uint64, error) 
 	}
 	return high + 1, nil
 }
+
+// EnrolledDevice returns the enrolled (active) device of a kiosk.
+func (s *SQLite) EnrolledDevice(ctx context.Context, kiosk string) (Device, error) {
+	return queryOne(ctx, s.db, "enrolled device of "+kiosk, scanDevice,
+		`SELECT `+deviceCols+` FROM devices WHERE kiosk = ? AND status = 'enrolled' ORDER BY enrolled_at DESC LIMIT 1`, kiosk)
+}

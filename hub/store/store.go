@@ -348,28 +348,28 @@ func (s *SQLite) InsertFeedback(ctx context.Context, id string, f protocol.Feedb
 // Feedback returns feedback newest first (by time received), at most limit
 // records, of one kiosk when kiosk is not empty.
 func (s *SQLite) Feedback(ctx context.Context, kiosk string, limit int) ([]FeedbackRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, ticket, kiosk, kind, category, building, unit, room,
-		description, phone, submitted_at, received_at FROM feedback
+	return queryAll(ctx, s.db, "list feedback", scanFeedback, `SELECT `+feedbackCols+` FROM feedback
 		WHERE ? = '' OR kiosk = ? ORDER BY received_at DESC, id DESC LIMIT ?`, kiosk, kiosk, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: list feedback: %w", err)
-	}
-	defer rows.Close()
-	var out []FeedbackRecord
-	for rows.Next() {
-		var (
-			r                   FeedbackRecord
-			submitted, received sql.NullInt64
-		)
-		if err := rows.Scan(&r.ID, &r.Ticket, &r.Kiosk, &r.Kind, &r.Category, &r.Where.Building, &r.Where.Unit,
-			&r.Where.Room, &r.Description, &r.Phone, &submitted, &received); err != nil {
-			return nil, fmt.Errorf("store: list feedback: %w", err)
-		}
-		r.SubmittedAt, r.ReceivedAt = fromNanos(submitted), fromNanos(received)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list feedback: %w", err)
-	}
-	return out, nil
+}
+
+const feedbackCols = `id, ticket, kiosk, kind, category, building, unit, room, description, phone, submitted_at, received_at`
+
+func scanFeedback(sc scanner) (FeedbackRecord, error) {
+	var (
+		r                   FeedbackRecord
+		submitted, received sql.NullInt64
+	)
+	err := sc.Scan(&r.ID, &r.Ticket, &r.Kiosk, &r.Kind, &r.Category, &r.Where.Building, &r.Where.Unit,
+		&r.Where.Room, &r.Description, &r.Phone, &submitted, &received)
+	r.SubmittedAt, r.ReceivedAt = fromNanos(submitted), fromNanos(received)
+	return r, err
+}
+
+// FeedbackWithoutCase returns up to limit feedback records that have no
+// case yet (stored before cases existed, or whose case creation failed),
+// oldest first.
+func (s *SQLite) FeedbackWithoutCase(ctx context.Context, limit int) ([]FeedbackRecord, error) {
+	return queryAll(ctx, s.db, "feedback without case", scanFeedback, `SELECT `+feedbackCols+` FROM feedback f
+		WHERE NOT EXISTS (SELECT 1 FROM cases c WHERE c.source = 'kiosk' AND c.source_ref = f.id)
+		ORDER BY received_at, id LIMIT ?`, limit)
 }
