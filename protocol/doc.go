@@ -15,6 +15,11 @@
 //	    over the exact body bytes) on every hub → device message; keys message
 //	    (the hub's signing key chain, for rotation); enrolment request and
 //	    response; local API: enrolled flag in the status and POST /v1/enrol.
+//	v3 (2026-11-26): media, playlists, manifests, chunks, proof of play.
+//	v3 (2026-11-27, additive): case board (channel cases, signed, retained)
+//	    and ratings (channel rating, an outbox record); query codes;
+//	    check-in codes; local API /v1/cases/{ticket}, its rating, and
+//	    /v1/checkin-code.
 //
 // # Signatures
 //

@@ -25,10 +25,12 @@ const (
 	TypeManifest  = "manifest" // Manifest, hub → agent, signed
 	TypeChunk     = "chunk"    // Chunk, hub → agent, checked against the manifest
 	TypePlays     = "plays"    // PlayStats, agent → hub, an outbox record
+	TypeCases     = "cases"    // CaseBoard, hub → agent, signed, retained
+	TypeRating    = "rating"   // CaseRating, agent → hub, an outbox record
 )
 
 // downlink lists the types the hub sends; their envelopes are signed.
-var downlink = map[string]bool{TypeDesired: true, TypeAck: true, TypeKeys: true, TypeManifest: true, TypeChunk: true}
+var downlink = map[string]bool{TypeDesired: true, TypeAck: true, TypeKeys: true, TypeManifest: true, TypeChunk: true, TypeCases: true}
 
 // IsDownlink reports whether messages of type typ go from hub to device and
 // so must be signed.
@@ -64,6 +66,8 @@ var typeLimit = map[string]int{
 	TypeManifest:  MaxManifestSize,
 	TypeChunk:     MaxChunkMessageSize,
 	TypePlays:     MaxPlaysSize,
+	TypeCases:     MaxCaseBoardSize,
+	TypeRating:    MaxRatingSize,
 }
 
 // Envelope wraps every message on the wire.

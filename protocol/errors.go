@@ -19,4 +19,7 @@ var (
 	// ErrSignature means a downlink message is unsigned, signed by a key the
 	// receiver does not trust, or its signature does not match its body.
 	ErrSignature = errors.New("protocol: bad signature")
+	// ErrExpired means a check-in code is genuine but too old (or too far
+	// in the future) to prove presence now.
+	ErrExpired = errors.New("protocol: check-in code expired")
 )

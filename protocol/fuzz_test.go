@@ -78,6 +78,9 @@ func FuzzDecodeChunk(f *testing.F)           { fuzzDecoder(f, "chunk") }
 func FuzzDecodePlays(f *testing.F)           { fuzzDecoder(f, "plays") }
 func FuzzDecodePlayEvent(f *testing.F)       { fuzzDecoder(f, "play_event") }
 func FuzzDecodeMediaError(f *testing.F)      { fuzzDecoder(f, "media_error") }
+func FuzzDecodeCaseBoard(f *testing.F)       { fuzzDecoder(f, "cases") }
+func FuzzDecodeRating(f *testing.F)          { fuzzDecoder(f, "rating") }
+func FuzzDecodeLocalRating(f *testing.F)     { fuzzDecoder(f, "local_rating_request") }
 
 // FuzzVerify checks that verifying any accepted downlink message, and
 // walking any accepted key chain, never panics and never accepts a message

@@ -71,6 +71,11 @@ var decoders = map[string]decoder{
 	"manifest":  envelopeDecoder(protocol.DecodeManifest),
 	"chunk":     envelopeDecoder(protocol.DecodeChunk),
 	"plays":     envelopeDecoder(protocol.DecodePlays),
+	"cases":     envelopeDecoder(protocol.DecodeCaseBoard),
+	"rating":    envelopeDecoder(protocol.DecodeRating),
+	"local_rating_request": {decode: func(data []byte) (decoded, error) {
+		return plainDecoded(protocol.DecodeLocalRatingRequest(data))
+	}},
 	"play_event": {decode: func(data []byte) (decoded, error) {
 		return plainDecoded(protocol.DecodePlayEvent(data))
 	}},
@@ -123,6 +128,9 @@ var goldens = []struct {
 	{"plays.json", "plays"},
 	{"play_event.json", "play_event"},
 	{"media_error.json", "media_error"},
+	{"cases.json", "cases"},
+	{"rating.json", "rating"},
+	{"local_rating_request.json", "local_rating_request"},
 }
 
 // plainDecoded adapts a decoder of a plain JSON body (no envelope).

@@ -15,6 +15,9 @@ import (
 //	POST /v1/enrol     LocalEnrolRequest → 200 AgentStatus (enrols with the hub the agent is configured for)
 //	POST /v1/plays     PlayEvent → 204 (the kiosk started showing an item: proof of play, and "on screen")
 //	POST /v1/media-errors  MediaError → 204 (the kiosk cannot play a file the agent holds; reported to the hub)
+//	GET  /v1/cases/{ticket}         → LocalCase (ticket or query code; 404 if the board has no such case)
+//	POST /v1/cases/{ticket}/rating  LocalRatingRequest → 202 RatingReceipt (durable in the outbox; 409 if not rateable)
+//	GET  /v1/checkin-code           → CheckinCode (the current signed check-in URL)
 //
 // Errors are returned as ErrorResponse with a 4xx/5xx status.
 const (
@@ -26,6 +29,15 @@ const (
 	LocalPathPlays    = "/v1/plays"
 	// LocalPathMediaErrors is where the kiosk reports a file it cannot play.
 	LocalPathMediaErrors = "/v1/media-errors"
+
+	// LocalPathCases is the prefix of GET /v1/cases/{ticket} and
+	// POST /v1/cases/{ticket}/rating; {ticket} is a ticket or its query code.
+	LocalPathCases = "/v1/cases"
+	// LocalPathCheckinCode serves the check-in code the kiosk shows.
+	LocalPathCheckinCode = "/v1/checkin-code"
+
+	// MaxLocalRatingRequestSize bounds the body of POST /v1/cases/{ticket}/rating.
+	MaxLocalRatingRequestSize = 256
 
 	// MaxPlayEventSize bounds the body of POST /v1/plays.
 	MaxPlayEventSize = 1 << 10
@@ -191,12 +203,64 @@ type AgentStatus struct {
 const (
 	EventNotices = "notices" // the set of notices or the station changed; refetch /v1/notices
 	EventStatus  = "status"  // connection or outbox changed; refetch /v1/status
+	EventCases   = "cases"   // the case board changed (Version is the board's); refetch a case on screen
 )
 
 // LocalEvent is one event on GET /v1/events.
 type LocalEvent struct {
 	Type    string `json:"type"`
 	Version int64  `json:"version,omitempty"`
+}
+
+// LocalCasePath returns the local API path of a case (ticket or query code).
+func LocalCasePath(ticketOrCode string) string { return LocalPathCases + "/" + ticketOrCode }
+
+// LocalRatingPath returns the local API path to rate a case.
+func LocalRatingPath(ticketOrCode string) string { return LocalCasePath(ticketOrCode) + "/rating" }
+
+// LocalCase is the reply of GET /v1/cases/{ticket}: the case's public
+// status, and how fresh the board it comes from is.
+type LocalCase struct {
+	CaseStatus
+	BoardVersion  int64     `json:"board_version"`
+	BoardReceived time.Time `json:"board_received"` // when the agent stored the board
+}
+
+// LocalRatingRequest is the body of POST /v1/cases/{ticket}/rating.
+type LocalRatingRequest struct {
+	Rating Rating `json:"rating"`
+}
+
+// DecodeLocalRatingRequest strictly decodes the body of a rating request.
+func DecodeLocalRatingRequest(data []byte) (LocalRatingRequest, error) {
+	var r LocalRatingRequest
+	if len(data) > MaxLocalRatingRequestSize {
+		return r, fmt.Errorf("%w: rating request is %d bytes, limit %d", ErrTooLarge, len(data), MaxLocalRatingRequestSize)
+	}
+	if err := strictUnmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("%w: rating request: %v", ErrMalformed, err)
+	}
+	if err := oneOf("rating", r.Rating, Ratings); err != nil {
+		return r, fmt.Errorf("rating request: %w", err)
+	}
+	return r, nil
+}
+
+// RatingReceipt is the reply of POST /v1/cases/{ticket}/rating: the rating
+// is in the agent's outbox and will reach the hub.
+type RatingReceipt struct {
+	ID     string    `json:"id"` // record id (envelope id)
+	Ticket string    `json:"ticket"`
+	Rating Rating    `json:"rating"`
+	At     time.Time `json:"at"`
+}
+
+// CheckinCode is the reply of GET /v1/checkin-code: the URL to show as a
+// QR code, valid for presence until Expires (the end of its slot; the hub
+// still accepts it for CheckinMaxAge more slots).
+type CheckinCode struct {
+	URL     string    `json:"url"`
+	Expires time.Time `json:"expires"`
 }
 
 // ErrorResponse is the body of every local API error.

@@ -101,6 +101,7 @@ func TestWriteSignedGoldens(t *testing.T) {
 	})
 	writeJSON(t, "local_enrol_request.json", protocol.LocalEnrolRequest{ClaimCode: "402913775018"})
 	writeMediaGoldens(t)
+	writeCaseGoldens(t)
 }
 
 // writeMediaGoldens writes the golden files of protocol v3's media messages.

@@ -23,6 +23,8 @@ import (
 //	shequ/v3/up/{kiosk}/plays       agent → hub   QoS 1, not retained   PlayStats (outbox record)
 //	shequ/v3/down/{kiosk}/manifest  hub → agent   QoS 1, not retained   Manifest (signed)
 //	shequ/v3/down/{kiosk}/chunk     hub → agent   QoS 1, not retained   Chunk
+//	shequ/v3/down/{kiosk}/cases     hub → agent   QoS 1, retained       CaseBoard (signed)
+//	shequ/v3/up/{kiosk}/rating      agent → hub   QoS 1, not retained   CaseRating (outbox record)
 const (
 	Root = "shequ/v3"
 
@@ -36,6 +38,8 @@ const (
 	ChannelPlays     = "plays"
 	ChannelManifest  = "manifest"
 	ChannelChunk     = "chunk"
+	ChannelCases     = "cases"
+	ChannelRating    = "rating"
 )
 
 // Direction of a topic.
@@ -63,6 +67,8 @@ var channelSpec = map[string]struct {
 	ChannelPlays:     {Up, 1, false},
 	ChannelManifest:  {Down, 1, false},
 	ChannelChunk:     {Down, 1, false},
+	ChannelCases:     {Down, 1, true},
+	ChannelRating:    {Up, 1, false},
 }
 
 // Topic is a parsed Shequ topic.
