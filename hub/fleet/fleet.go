@@ -1,10 +1,10 @@
 // Package fleet is the hub's MQTT side: a paho client that takes in the
 // kiosks' uplink (feedback, presence, heartbeat, media requests, proof of
-// play) through shared subscriptions, stores it, acknowledges feedback and
-// play records once they are durable, hands media requests to the media
-// sender, and
-// publishes each kiosk's desired state retained. Every message it publishes
-// (desired, ack, keys) is signed with the hub's current key
+// play, ratings) through shared subscriptions, stores it, acknowledges
+// feedback, play and rating records once they are durable, hands media
+// requests to the media sender, and publishes each kiosk's desired state and
+// case board retained. Every message it publishes (desired, cases, ack,
+// keys) is signed with the hub's current key
 // (protocol.EncodeSigned).
 //
 // Messages are never processed in paho's handler: it hands each message to
@@ -52,6 +52,13 @@ type MediaHandler interface {
 
 var _ Store = (*store.SQLite)(nil)
 
+// ErrRejected, wrapped in the error of a callback such as
+// Config.RatingReceived, means the hub will never accept the record: it is
+// acknowledged "rejected" with the error's text as the reason, and the
+// agent stops resending it. Any other error means a transient failure: no
+// ack, so the agent resends.
+var ErrRejected = errors.New("fleet: record rejected")
+
 // Defaults for zero Config fields.
 const (
 	DefaultClientID = "shequ-hub"
@@ -97,6 +104,13 @@ type Config struct {
 	// when the kiosk resends); the hub creates the record's case with it.
 	// An error withholds the ack, so the kiosk resends the record.
 	FeedbackStored func(ctx context.Context, id string, fb protocol.Feedback, receivedAt time.Time) error
+	// RatingReceived is called for each valid rating record (its body names
+	// the kiosk of its topic), also when the kiosk resends one: it must be
+	// idempotent by record id. nil: the record is durable, ack "stored".
+	// An error wrapping ErrRejected (e.g. the case is not rateable): ack
+	// "rejected" with the error as the reason. Any other error: no ack,
+	// the kiosk resends. Without it, rating records are not acknowledged.
+	RatingReceived func(ctx context.Context, id string, r protocol.CaseRating, at time.Time) error
 	// BeforeAck, if set, is called after a feedback record is committed
 	// and before its ack is published (fault injection for tests).
 	BeforeAck func(recordID string)
@@ -212,6 +226,7 @@ func (f *Fleet) onConnect(c paho.Client) {
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelHeartbeat): protocol.UpTopic("+", protocol.ChannelHeartbeat).QoS(),
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelMedia):     protocol.UpTopic("+", protocol.ChannelMedia).QoS(),
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelPlays):     protocol.UpTopic("+", protocol.ChannelPlays).QoS(),
+		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelRating):    protocol.UpTopic("+", protocol.ChannelRating).QoS(),
 	}
 	tok := c.SubscribeMultiple(filters, f.route)
 	err := wait(f.ctx, tok)
@@ -285,6 +300,8 @@ func (f *Fleet) handle(ctx context.Context, m paho.Message) {
 		f.mediaRequest(t, m.Payload())
 	case protocol.ChannelPlays:
 		f.plays(ctx, t, m.Payload())
+	case protocol.ChannelRating:
+		f.rating(ctx, t, m.Payload())
 	default:
 		f.log.Warn("dropping message on unexpected channel", "topic", m.Topic())
 	}
@@ -452,6 +469,70 @@ func (f *Fleet) plays(ctx context.Context, t protocol.Topic, payload []byte) {
 	}
 	log.Info("play stats stored", "hour", p.Hour, "items", len(p.Items), "status", status)
 	f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: status})
+}
+
+// rating hands a rating record to Config.RatingReceived and acknowledges it
+// as the callback says.
+func (f *Fleet) rating(ctx context.Context, t protocol.Topic, payload []byte) {
+	env, err := protocol.DecodeEnvelope(payload)
+	if err != nil {
+		f.log.Warn("dropping rating without a valid envelope", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	log := f.log.With("kiosk", t.Kiosk, "record", env.ID)
+	_, r, err := protocol.DecodeRating(payload)
+	if err == nil && r.Kiosk != t.Kiosk {
+		err = fmt.Errorf("kiosk %q in the body does not match kiosk %q of the topic", r.Kiosk, t.Kiosk)
+	}
+	if err != nil {
+		log.Warn("rejecting rating", "err", err)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
+		return
+	}
+	if f.cfg.RatingReceived == nil {
+		log.Warn("not acknowledging rating: this hub takes no ratings; the kiosk will resend", "ticket", r.Ticket)
+		return
+	}
+	err = f.cfg.RatingReceived(ctx, env.ID, r, f.cfg.Now())
+	switch {
+	case errors.Is(err, ErrRejected):
+		log.Warn("rating rejected", "ticket", r.Ticket, "rating", r.Rating, "err", err)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
+	case err != nil:
+		log.Error("handling rating failed; not acknowledging, the kiosk will resend", "ticket", r.Ticket, "err", err)
+	default:
+		log.Info("rating stored", "ticket", r.Ticket, "rating", r.Rating)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckStored})
+	}
+}
+
+// PublishCaseBoard publishes a kiosk's case board, signed and retained at
+// QoS 1 on down/{kiosk}/cases, and waits until the broker has taken it. A
+// board too large for one message loses its oldest entries (the last ones)
+// until it fits; the kiosk then cannot look those up.
+func (f *Fleet) PublishCaseBoard(ctx context.Context, b protocol.CaseBoard) error {
+	if err := b.Validate(); err != nil {
+		return fmt.Errorf("fleet: case board of %s: %w", b.Kiosk, err)
+	}
+	id, all := protocol.NewID(), len(b.Cases)
+	for {
+		payload, err := protocol.EncodeSigned(id, protocol.TypeCases, f.cfg.Now(), b, f.cfg.Signer.Signer())
+		if errors.Is(err, protocol.ErrTooLarge) && len(b.Cases) > 0 {
+			b.Cases = b.Cases[:len(b.Cases)*9/10]
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("fleet: case board of %s: %w", b.Kiosk, err)
+		}
+		if len(b.Cases) < all {
+			f.log.Warn("case board too large; published without its oldest cases", "kiosk", b.Kiosk,
+				"version", b.Version, "cases", all, "published", len(b.Cases))
+		}
+		if err := f.publish(ctx, protocol.DownTopic(b.Kiosk, protocol.ChannelCases), payload); err != nil {
+			return fmt.Errorf("fleet: case board of %s: %w", b.Kiosk, err)
+		}
+		return nil
+	}
 }
 
 // Publish publishes a payload on a topic (QoS and retention from the topic)
