@@ -26,7 +26,7 @@ import (
 
 // SchemaVersion is the schema this build writes. Files with an older schema
 // are migrated on Open; files with a newer one are refused.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // Sentinel errors, returned wrapped; test with errors.Is.
 var (
@@ -50,6 +50,8 @@ var (
 	bucketState      = []byte("state")
 	bucketIdentity   = []byte("identity")
 	bucketPlays      = []byte("plays") // hour (RFC 3339) + "|" + item → JSON protocol.PlayCount
+	bucketCases      = []byte("cases") // keyBoard, keyBoardAt
+	bucketRated      = []byte("rated") // ticket → JSON ratedMark: rated here, waiting for the hub's board
 
 	keySchema    = []byte("schema")     // uint64, big-endian
 	keyEpoch     = []byte("epoch")      // int64, big-endian: last session epoch issued
@@ -62,11 +64,14 @@ var (
 	keyDeviceKey = []byte("device_key") // ed25519 seed (32 bytes)
 	keyNextKey   = []byte("next_key")   // ed25519 seed of a re-enrolment in progress
 	keyIdentity  = []byte("identity")   // JSON Identity
+
+	keyBoard   = []byte("board")    // JSON protocol.CaseBoard
+	keyBoardAt = []byte("board_at") // RFC 3339 time keyBoard was stored
 )
 
 // maxDeadRecordSize bounds a stored dead-letter value: a feedback envelope
 // (base64 in JSON) plus its reason.
-const maxDeadRecordSize = 4*max(protocol.MaxFeedbackSize, protocol.MaxPlaysSize) + 4<<10
+const maxDeadRecordSize = 4*max(protocol.MaxFeedbackSize, protocol.MaxPlaysSize, protocol.MaxRatingSize) + 4<<10
 
 // migrations[i] migrates a file from schema i to schema i+1. Append only;
 // never edit a migration that has shipped.
@@ -101,6 +106,16 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketPlays); err != nil {
 			return fmt.Errorf("create bucket %s: %w", bucketPlays, err)
+		}
+		return nil
+	},
+	// 5 → 6: cases. The case board the hub publishes for this kiosk, and
+	// the cases rated here whose rating the board does not show yet.
+	func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketCases, bucketRated} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
 		}
 		return nil
 	},
@@ -381,6 +396,9 @@ func (s *Store) DeadLetter(id, reason string, now time.Time) (bool, error) {
 		}
 		if err := out.Delete([]byte(id)); err != nil {
 			return fmt.Errorf("delete outbox record: %w", err)
+		}
+		if err := unmarkRejectedRating(tx, id, data); err != nil {
+			return err
 		}
 		moved = true
 		return nil
