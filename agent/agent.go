@@ -562,6 +562,86 @@ func (a *Agent) SubmitFeedback(req protocol.FeedbackRequest) (protocol.FeedbackR
 	return rc, nil
 }
 
+// Case looks a case of this kiosk up by ticket or query code in the case
+// board held (localapi.ErrNoCase if it has none such).
+func (a *Agent) Case(ticketOrCode string) (protocol.LocalCase, error) {
+	st, _, kiosk := a.parts()
+	if st == nil {
+		return protocol.LocalCase{}, ErrNotStarted
+	}
+	if kiosk == "" {
+		return protocol.LocalCase{}, ErrNotEnrolled
+	}
+	c, err := st.Case(ticketOrCode)
+	if errors.Is(err, store.ErrNoCase) {
+		return c, fmt.Errorf("agent: %w: %w", localapi.ErrNoCase, err)
+	}
+	if err != nil {
+		return c, fmt.Errorf("agent: %w", err)
+	}
+	return c, nil
+}
+
+// Rate stores a resident's rating of a case in the outbox and returns the
+// receipt once it is durable; the link then delivers it. The case must be
+// rateable per the board held and not rated here already
+// (localapi.ErrNotRateable).
+func (a *Agent) Rate(ticketOrCode string, r protocol.Rating) (protocol.RatingReceipt, error) {
+	st, l, kiosk := a.parts()
+	if st == nil {
+		return protocol.RatingReceipt{}, ErrNotStarted
+	}
+	if kiosk == "" {
+		return protocol.RatingReceipt{}, ErrNotEnrolled
+	}
+	rc, err := st.AddRating(kiosk, ticketOrCode, r, time.Now())
+	switch {
+	case errors.Is(err, store.ErrNoCase):
+		return rc, fmt.Errorf("agent: %w: %w", localapi.ErrNoCase, err)
+	case errors.Is(err, store.ErrNotRateable):
+		return rc, fmt.Errorf("agent: %w: %w", localapi.ErrNotRateable, err)
+	case err != nil:
+		return rc, fmt.Errorf("agent: %w", err)
+	}
+	a.log.Info("rating stored", "id", rc.ID, "ticket", rc.Ticket, "rating", rc.Rating)
+	l.Wake()
+	a.broadcast(protocol.LocalEvent{Type: protocol.EventStatus})
+	return rc, nil
+}
+
+// CheckinCode returns the check-in code of the current slot: the hub's
+// check-in URL signed with the device key. The hub URL is the one the
+// device enrolled with (else Config.HubURL).
+func (a *Agent) CheckinCode() (protocol.CheckinCode, error) {
+	st, _, kiosk := a.parts()
+	if st == nil {
+		return protocol.CheckinCode{}, ErrNotStarted
+	}
+	if kiosk == "" {
+		return protocol.CheckinCode{}, ErrNotEnrolled
+	}
+	id, _, err := st.Identity()
+	if err != nil {
+		return protocol.CheckinCode{}, fmt.Errorf("agent: check-in code: %w", err)
+	}
+	hub := id.HubURL
+	if hub == "" {
+		hub = a.cfg.HubURL
+	}
+	if hub == "" {
+		return protocol.CheckinCode{}, ErrNoHub
+	}
+	key, err := st.DeviceKey()
+	if err != nil {
+		return protocol.CheckinCode{}, fmt.Errorf("agent: check-in code: %w", err)
+	}
+	slot := protocol.CheckinSlot(time.Now())
+	return protocol.CheckinCode{
+		URL:     protocol.CheckinURL(hub, kiosk, slot, protocol.SignCheckin(key, kiosk, slot)),
+		Expires: protocol.CheckinSlotEnd(slot),
+	}, nil
+}
+
 // Notices returns the station and the notices held whose ValidUntil has
 // not passed, including those scheduled to start later (the kiosk decides
 // when to show them).
@@ -667,7 +747,7 @@ func (a *Agent) broadcast(ev protocol.LocalEvent) {
 		}
 		// ... and leave room-safe refetch hints (the buffer is now empty
 		// apart from anything the reader took meanwhile).
-		for _, e := range []protocol.LocalEvent{{Type: protocol.EventNotices, Version: a.version}, {Type: protocol.EventStatus}} {
+		for _, e := range []protocol.LocalEvent{{Type: protocol.EventNotices, Version: a.version}, {Type: protocol.EventStatus}, {Type: protocol.EventCases}} {
 			select {
 			case ch <- e:
 			default:
@@ -702,6 +782,10 @@ func (o observer) DesiredApplied(doc protocol.DesiredState) {
 		c.Want(doc)
 	}
 	o.a.broadcast(protocol.LocalEvent{Type: protocol.EventNotices, Version: doc.Version})
+}
+
+func (o observer) CasesApplied(b protocol.CaseBoard) {
+	o.a.broadcast(protocol.LocalEvent{Type: protocol.EventCases, Version: b.Version})
 }
 
 func (o observer) OutboxChanged() {

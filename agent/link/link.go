@@ -51,7 +51,14 @@
 // signed; the media cache checks them against their manifest) on the
 // kiosk's own down/ topics go to Config.Media. RequestManifest and
 // RequestChunks publish MediaRequests while connected. Outbox records are
-// published on the channel of their type: feedback or plays.
+// published on the channel of their type: feedback, plays or rating.
+//
+// # Cases
+//
+// The case board on the kiosk's own down/cases topic is verified like the
+// desired state (and held in memory if signed by a key not known yet), and
+// committed if its version is newer than the board held; the observer is
+// told (CasesApplied) so the kiosk can refresh a case on screen.
 //
 // The link publishes only to its own kiosk's up/ topics and never blocks in
 // a paho handler: handlers hand messages over to the session goroutine.
@@ -141,6 +148,8 @@ type Observer interface {
 	DesiredApplied(doc protocol.DesiredState)
 	// OutboxChanged reports records acknowledged or dead-lettered.
 	OutboxChanged()
+	// CasesApplied reports a case board committed to the store.
+	CasesApplied(b protocol.CaseBoard)
 }
 
 // inboxCap bounds downlink messages received but not yet processed; beyond
@@ -172,7 +181,7 @@ type Link struct {
 	log *slog.Logger
 
 	topicFeedback, topicPresence, topicHeartbeat string
-	topicMedia, topicPlays                       string
+	topicMedia, topicPlays, topicRating          string
 	filters                                      map[string]byte
 
 	wake  chan struct{} // a new outbox record; capacity 1
@@ -180,8 +189,8 @@ type Link struct {
 
 	// Used by the session goroutine only.
 	v       *verifier
-	stashed *inbound // desired state signed by an unknown key
-	refused []string // recently refused message ids, oldest first
+	stashed map[string]inbound // by type: desired state or case board signed by an unknown key
+	refused []string           // recently refused message ids, oldest first
 
 	connected atomic.Bool
 	epoch     atomic.Int64
@@ -230,6 +239,8 @@ func New(cfg Config, st *store.Store, obs Observer, log *slog.Logger) (*Link, er
 		topicHeartbeat: protocol.UpTopic(k, protocol.ChannelHeartbeat).String(),
 		topicMedia:     protocol.UpTopic(k, protocol.ChannelMedia).String(),
 		topicPlays:     protocol.UpTopic(k, protocol.ChannelPlays).String(),
+		topicRating:    protocol.UpTopic(k, protocol.ChannelRating).String(),
+		stashed:        map[string]inbound{},
 		filters:        filters,
 		wake:           make(chan struct{}, 1),
 		inbox:          make(chan inbound, inboxCap),
@@ -519,8 +530,13 @@ func (p *pump) fill() error {
 // proves nothing; only an early failure (not connected) ends the session.
 func (p *pump) publish(id string, data []byte) error {
 	topic := p.l.topicFeedback
-	if env, err := protocol.DecodeEnvelope(data); err == nil && env.Type == protocol.TypePlays {
-		topic = p.l.topicPlays
+	if env, err := protocol.DecodeEnvelope(data); err == nil {
+		switch env.Type {
+		case protocol.TypePlays:
+			topic = p.l.topicPlays
+		case protocol.TypeRating:
+			topic = p.l.topicRating
+		}
 	}
 	if err := p.l.send(p.c, topic, 1, data); err != nil {
 		return fmt.Errorf("link: publish %s: %w", id, err)
@@ -592,9 +608,9 @@ func (l *Link) handle(in inbound, p *pump) error {
 	m, err := l.v.check(in.topic, in.payload)
 	if errors.Is(err, errUnknownKey) {
 		if l.firstRefusal(m.env.ID) {
-			l.log.Warn("desired state signed by an unknown key: held in memory until a key chain names it", "topic", in.topic, "id", m.env.ID, "reason", err)
+			l.log.Warn(m.typ+" signed by an unknown key: held in memory until a key chain names it", "topic", in.topic, "id", m.env.ID, "reason", err)
 		}
-		l.stashed = &in
+		l.stashed[m.typ] = in
 		return nil
 	}
 	if err != nil {
@@ -608,6 +624,8 @@ func (l *Link) handle(in inbound, p *pump) error {
 		return p.settle(m.ack)
 	case protocol.TypeDesired:
 		return l.applyDesired(m)
+	case protocol.TypeCases:
+		return l.applyCases(m)
 	case protocol.TypeKeys:
 		return l.adoptKeys(m, p)
 	case protocol.TypeManifest:
@@ -726,9 +744,33 @@ func (l *Link) adoptKeys(m message, p *pump) error {
 	old := l.v.kid
 	l.v.adopt(m)
 	l.log.Info("hub signing key adopted", "kid", l.v.kid, "serial", l.v.serial, "replaces", old)
-	if in := l.stashed; in != nil {
-		l.stashed = nil
-		return l.handle(*in, p)
+	stashed := l.stashed
+	l.stashed = map[string]inbound{}
+	for _, typ := range []string{protocol.TypeDesired, protocol.TypeCases} {
+		if in, ok := stashed[typ]; ok {
+			if err := l.handle(in, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// applyCases commits a verified case board unless it is not newer than the
+// board held.
+func (l *Link) applyCases(m message) error {
+	applied, err := l.st.ApplyCaseBoard(m.brd, time.Now())
+	switch {
+	case err != nil:
+		if !errors.Is(err, protocol.ErrInvalid) {
+			return err
+		}
+		l.log.Error("case board not applied", "version", m.brd.Version, "err", err)
+	case applied:
+		l.log.Info("case board applied", "version", m.brd.Version, "cases", len(m.brd.Cases), "kid", m.env.KID)
+		l.obs.CasesApplied(m.brd)
+	default:
+		l.log.Debug("case board not newer than the one held", "version", m.brd.Version)
 	}
 	return nil
 }

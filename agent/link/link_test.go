@@ -29,6 +29,19 @@ type recorder struct {
 	applied []int64
 	ups     []bool
 	changes int
+	boards  []int64
+}
+
+func (r *recorder) CasesApplied(b protocol.CaseBoard) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.boards = append(r.boards, b.Version)
+}
+
+func (r *recorder) boardVersions() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int64(nil), r.boards...)
 }
 
 func (r *recorder) Connected(up bool) {

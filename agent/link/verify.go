@@ -48,6 +48,7 @@ type message struct {
 	env  protocol.Envelope
 	typ  string
 	doc  protocol.DesiredState // TypeDesired
+	brd  protocol.CaseBoard    // TypeCases
 	ack  protocol.Ack          // TypeAck
 	man  protocol.Manifest     // TypeManifest
 	chk  protocol.Chunk        // TypeChunk
@@ -58,8 +59,8 @@ type message struct {
 
 // check decodes and verifies one downlink message received on topic. It
 // returns the envelope (as far as it decoded) with any error, so refusals
-// can be logged by message id. A desired document signed by an unknown key
-// is returned with an error wrapping errUnknownKey.
+// can be logged by message id. A desired document or case board signed by
+// an unknown key is returned with an error wrapping errUnknownKey.
 func (v *verifier) check(topic string, payload []byte) (message, error) {
 	var m message
 	top, err := protocol.ParseTopic(topic)
@@ -81,6 +82,18 @@ func (v *verifier) check(topic string, payload []byte) (message, error) {
 		}
 		if m.doc.Kiosk != v.kiosk {
 			return m, fmt.Errorf("%w: desired state for kiosk %q", protocol.ErrInvalid, m.doc.Kiosk)
+		}
+		return m, nil
+	case top.Channel == protocol.ChannelCases && own:
+		m.typ = protocol.TypeCases
+		if m.env, m.brd, err = protocol.DecodeCaseBoard(payload); err != nil {
+			return m, err
+		}
+		if err := v.verify(m.env); err != nil {
+			return m, err
+		}
+		if m.brd.Kiosk != v.kiosk {
+			return m, fmt.Errorf("%w: case board for kiosk %q", protocol.ErrInvalid, m.brd.Kiosk)
 		}
 		return m, nil
 	case top.Channel == protocol.ChannelAck && own:
@@ -123,13 +136,15 @@ func (v *verifier) check(topic string, payload []byte) (message, error) {
 	}
 }
 
-// verify checks a desired or ack envelope against the trusted key.
+// verify checks a signed envelope against the trusted key. A retained
+// document (desired, cases) signed by a key not known yet wraps
+// errUnknownKey.
 func (v *verifier) verify(e protocol.Envelope) error {
 	if e.KID != "" && e.KID != v.kid {
 		if v.retired[e.KID] {
 			return fmt.Errorf("%w: %s %s is signed by retired key %s", protocol.ErrSignature, e.Type, e.ID, e.KID)
 		}
-		if e.Type == protocol.TypeDesired {
+		if e.Type == protocol.TypeDesired || e.Type == protocol.TypeCases {
 			return fmt.Errorf("%w: %w: %s %s (key %s, trusted %s)", protocol.ErrSignature, errUnknownKey, e.Type, e.ID, e.KID, v.kid)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 
 // fakeBackend accepts every valid request; it stands in for the agent so
 // the fuzzer exercises only the HTTP handling.
-type fakeBackend struct{ n, enrols, plays, mediaErrors int }
+type fakeBackend struct{ n, enrols, plays, mediaErrors, ratings int }
 
 func (f *fakeBackend) Play(e protocol.PlayEvent) error {
 	f.plays++
@@ -167,6 +167,79 @@ func FuzzEnrolHandler(f *testing.F) {
 			}
 		default:
 			t.Fatalf("status %d", rec.Code)
+		}
+	})
+}
+
+func (f *fakeBackend) Case(key string) (protocol.LocalCase, error) {
+	return protocol.LocalCase{}, ErrNoCase
+}
+
+func (f *fakeBackend) Rate(key string, r protocol.Rating) (protocol.RatingReceipt, error) {
+	f.ratings++
+	return protocol.RatingReceipt{ID: protocol.NewID(), Ticket: key, Rating: r, At: time.Now()}, nil
+}
+
+func (f *fakeBackend) CheckinCode() (protocol.CheckinCode, error) {
+	return protocol.CheckinCode{}, ErrNoHub
+}
+
+// FuzzRatingHandler posts arbitrary bodies to POST /v1/cases/{ticket}/rating:
+// 202 exactly when the body is a valid rating request (and the backend was
+// asked once), otherwise 400 or 413 with an ErrorResponse; never a panic.
+func FuzzRatingHandler(f *testing.F) {
+	b, err := os.ReadFile("../../protocol/testdata/local_rating_request.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"rating":"not_satisfied"}`))
+	f.Add([]byte(`{"rating":"great"}`))
+	f.Add([]byte(`{"rating":"satisfied","x":1}`))
+	f.Add([]byte(strings.Repeat(" ", 500)))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := &fakeBackend{}
+		h := New(Config{}, b, slog.New(slog.DiscardHandler)).Handler()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, protocol.LocalRatingPath("2611260007"), strings.NewReader(string(body))))
+		_, decodeErr := protocol.DecodeLocalRatingRequest(body)
+		switch rec.Code {
+		case http.StatusAccepted:
+			if decodeErr != nil || b.ratings != 1 {
+				t.Fatalf("202 for a body the decoder refuses (%v)", decodeErr)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			var e protocol.ErrorResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Fatalf("error reply %q is not an ErrorResponse", rec.Body.String())
+			}
+			if decodeErr == nil || b.ratings != 0 {
+				t.Fatalf("%d for a valid body", rec.Code)
+			}
+		default:
+			t.Fatalf("status %d", rec.Code)
+		}
+	})
+}
+
+// FuzzCasePath requests arbitrary case paths: never a panic, and the
+// backend is asked only for a well-formed key.
+func FuzzCasePath(f *testing.F) {
+	for _, s := range []string{"2611260007", "261126-K-SANGCHENG-01-0007", "a/b", "", "%2F..", "x/rating/rating", strings.Repeat("9", 41)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		b := &fakeBackend{}
+		h := New(Config{}, b, slog.New(slog.DiscardHandler)).Handler()
+		req, err := http.NewRequest(http.MethodGet, "http://agent/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Path = protocol.LocalCasePath(key)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotFound {
+			t.Fatalf("GET %q = %d, want 404 (no case, or no such endpoint)", req.URL.Path, rec.Code)
 		}
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,10 @@ var (
 	ErrAlreadyEnrolled = errors.New("本机已注册 / this kiosk is already enrolled")
 	// ErrNoHub: the agent has no hub URL to enrol with (503).
 	ErrNoHub = errors.New("未配置中心地址 / no hub URL configured for enrolment (agent -hub)")
+	// ErrNoCase: the case board has no such case of this kiosk (404).
+	ErrNoCase = errors.New("未找到该查询码，请核对回执 / no such case at this kiosk")
+	// ErrNotRateable: the case may not be rated now (409).
+	ErrNotRateable = errors.New("该事项当前不可评价 / this case cannot be rated now")
 )
 
 // Backend is what the local API serves. The agent implements it.
@@ -49,6 +54,12 @@ type Backend interface {
 	// MediaError records that the kiosk cannot play a held file.
 	MediaError(e protocol.MediaError) error
 	Status() protocol.AgentStatus
+	// Case looks up a case by ticket or query code (ErrNoCase).
+	Case(ticketOrCode string) (protocol.LocalCase, error)
+	// Rate stores a rating in the outbox (ErrNoCase, ErrNotRateable).
+	Rate(ticketOrCode string, r protocol.Rating) (protocol.RatingReceipt, error)
+	// CheckinCode signs the current check-in code (ErrNoHub without a hub URL).
+	CheckinCode() (protocol.CheckinCode, error)
 	// Subscribe returns a stream of events and a function that ends it.
 	Subscribe() (events <-chan protocol.LocalEvent, cancel func())
 }
@@ -105,9 +116,16 @@ func (s *Server) Handler() http.Handler {
 		protocol.LocalPathEnrol:       {http.MethodPost: s.enrol},
 		protocol.LocalPathPlays:       {http.MethodPost: s.play},
 		protocol.LocalPathMediaErrors: {http.MethodPost: s.mediaError},
+		protocol.LocalPathCheckinCode: {http.MethodGet: s.checkinCode},
+		// GET {LocalPathCases}/{ticket} and POST .../{ticket}/rating: see cases.
+		protocol.LocalPathCases + "/": {http.MethodGet: s.getCase, http.MethodPost: s.rate},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		methods, ok := routes[r.URL.Path]
+		path := r.URL.Path
+		if strings.HasPrefix(path, protocol.LocalPathCases+"/") {
+			path = protocol.LocalPathCases + "/"
+		}
+		methods, ok := routes[path]
 		if !ok {
 			s.writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 			return

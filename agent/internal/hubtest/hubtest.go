@@ -97,7 +97,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 // subscribe only to down/{node}/+ or down/{node}/{channel} of its nodes.
 func allowed(user string, nodes []string, topic string, write bool) bool {
 	if write {
-		for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelMedia, protocol.ChannelPlays} {
+		for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelMedia, protocol.ChannelPlays, protocol.ChannelRating} {
 			if topic == protocol.UpTopic(user, ch).String() {
 				return true
 			}
@@ -285,7 +285,7 @@ func NewHub(t testing.TB, b *Broker) *Hub {
 	h.c = paho.NewClient(opts)
 	h.wait(h.c.Connect(), "connect")
 	filters := map[string]byte{}
-	for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelPlays} {
+	for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelPlays, protocol.ChannelRating} {
 		filters[protocol.UpFilter(ch)] = 1
 	}
 	h.wait(h.c.SubscribeMultiple(filters, func(_ paho.Client, m paho.Message) {
@@ -438,6 +438,25 @@ func (h *Hub) Plays(kiosk string, timeout time.Duration) (string, protocol.PlayS
 		h.t.Fatalf("hubtest: plays: %v", err)
 	}
 	return env.ID, ps
+}
+
+// Rating waits for the next rating record of kiosk and returns its record
+// id and body.
+func (h *Hub) Rating(kiosk string, timeout time.Duration) (string, protocol.CaseRating) {
+	h.t.Helper()
+	m := h.Next(kiosk, protocol.ChannelRating, timeout)
+	env, r, err := protocol.DecodeRating(m.Payload)
+	if err != nil {
+		h.t.Fatalf("hubtest: rating: %v", err)
+	}
+	return env.ID, r
+}
+
+// Cases publishes a case board, retained and signed with the current key,
+// to its kiosk's topic.
+func (h *Hub) Cases(b protocol.CaseBoard) {
+	h.t.Helper()
+	h.PublishSigned(protocol.DownTopic(b.Kiosk, protocol.ChannelCases), protocol.TypeCases, b, h.Key())
 }
 
 // Ack acknowledges a record of kiosk, signed with the current key.
