@@ -53,6 +53,11 @@ const (
 // pollInterval is how often WaitText looks at the page again.
 const pollInterval = 50 * time.Millisecond
 
+// startTimeout bounds the start of the browser and the opening of a tab.
+// Their first Run cannot carry a deadline (it would stop the browser or
+// close the tab when it ends), so a watchdog cancels them instead.
+const startTimeout = 60 * time.Second
+
 // failureTimeout bounds the screenshot and URL read of a failure report.
 const failureTimeout = 5 * time.Second
 
@@ -251,14 +256,30 @@ func start(opts []Option) (*Browser, error) {
 	}
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), allocOpts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
+	stop := func() { cancel(); allocCancel() }
 	// The first Run starts the browser and binds its life to ctx: no
-	// deadline here (a deadline would stop the browser when it ends).
-	if err := chromedp.Do(ctx); err != nil {
-		cancel()
-		allocCancel()
+	// deadline on ctx (it would stop the browser when it ends).
+	if err := watchdog(startTimeout, stop, func() error { return chromedp.Do(ctx) }); err != nil {
+		stop()
 		return nil, fmt.Errorf("run %s: %w\nchromium output:\n%s", path, err, out.String())
 	}
-	return &Browser{ctx: ctx, cfg: cfg, stop: func() { cancel(); allocCancel() }}, nil
+	return &Browser{ctx: ctx, cfg: cfg, stop: stop}, nil
+}
+
+// watchdog runs f, and calls stop (which must make f return) if f has not
+// returned within d.
+func watchdog(d time.Duration, stop func(), f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		stop()
+		return fmt.Errorf("not done within %v: %w", d, <-done)
+	}
 }
 
 // close stops the browser process and removes its profile directory.
@@ -290,8 +311,8 @@ func (b *Browser) NewTab(t testing.TB, opts ...Option) *Tab {
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
 	// The first Run creates the tab and binds its life to ctx: no
-	// deadline on it.
-	if err := chromedp.Do(ctx, setup(cfg)); err != nil {
+	// deadline on ctx.
+	if err := watchdog(startTimeout, cancel, func() error { return chromedp.Do(ctx, setup(cfg)) }); err != nil {
 		t.Fatalf("browser: open tab: %v", err)
 	}
 	return &Tab{t: t, ctx: ctx, cfg: cfg}

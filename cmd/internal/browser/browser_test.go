@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"html"
 	"image/png"
@@ -652,6 +653,35 @@ func TestSPKIList(t *testing.T) {
 			}
 			if got := len(strings.Split(list, ",")); got != c.n {
 				t.Errorf("%d hashes in %q, want %d", got, list, c.n)
+			}
+		})
+	}
+}
+
+// TestWatchdog: a start that hangs is stopped, and one that returns in
+// time keeps its result.
+func TestWatchdog(t *testing.T) {
+	errHung := errors.New("stopped")
+	cases := []struct {
+		name    string
+		hang    bool
+		wantErr error
+	}{
+		{"in time", false, nil},
+		{"hangs", true, errHung},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			stopped := make(chan struct{})
+			err := watchdog(50*time.Millisecond, func() { close(stopped) }, func() error {
+				if !c.hang {
+					return nil
+				}
+				<-stopped
+				return errHung
+			})
+			if !errors.Is(err, c.wantErr) {
+				t.Errorf("err %v, want %v", err, c.wantErr)
 			}
 		})
 	}
