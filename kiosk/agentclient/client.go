@@ -176,6 +176,62 @@ func (c *Client) PostMediaError(ctx context.Context, e protocol.MediaError) erro
 	return c.do(ctx, RequestTimeout, http.MethodPost, protocol.LocalPathMediaErrors, body, http.StatusNoContent, nil)
 }
 
+// Case looks a case of this kiosk up by ticket or query code. A case the
+// agent's board does not hold is a *StatusError with code 404.
+func (c *Client) Case(ctx context.Context, ticketOrCode string) (protocol.LocalCase, error) {
+	var out protocol.LocalCase
+	if err := validCaseKey(ticketOrCode); err != nil {
+		return out, fmt.Errorf("agentclient: case: %w", err)
+	}
+	if err := c.do(ctx, RequestTimeout, http.MethodGet, protocol.LocalCasePath(ticketOrCode), nil, http.StatusOK, &out); err != nil {
+		return out, err
+	}
+	if err := out.CaseStatus.Validate(); err != nil {
+		return out, fmt.Errorf("%w: case %s: %v", ErrMalformed, ticketOrCode, err)
+	}
+	return out, nil
+}
+
+// RateCase rates a case. A receipt means the rating is durable in the
+// agent's outbox. The agent answers 409 (a *StatusError) when the case may
+// not be rated now and 404 when it does not know the case.
+func (c *Client) RateCase(ctx context.Context, ticketOrCode string, r protocol.Rating) (protocol.RatingReceipt, error) {
+	var out protocol.RatingReceipt
+	if err := validCaseKey(ticketOrCode); err != nil {
+		return out, fmt.Errorf("agentclient: rate case: %w", err)
+	}
+	body, err := json.Marshal(protocol.LocalRatingRequest{Rating: r})
+	if err != nil {
+		return out, fmt.Errorf("agentclient: encode rating: %w", err)
+	}
+	if _, err := protocol.DecodeLocalRatingRequest(body); err != nil {
+		return out, fmt.Errorf("agentclient: rate case: %w", err)
+	}
+	err = c.do(ctx, RequestTimeout, http.MethodPost, protocol.LocalRatingPath(ticketOrCode), body, http.StatusAccepted, &out)
+	return out, err
+}
+
+// CheckinCode fetches the current staff check-in code (a URL to show as a
+// QR code, and when it expires).
+func (c *Client) CheckinCode(ctx context.Context) (protocol.CheckinCode, error) {
+	var out protocol.CheckinCode
+	if err := c.do(ctx, RequestTimeout, http.MethodGet, protocol.LocalPathCheckinCode, nil, http.StatusOK, &out); err != nil {
+		return out, err
+	}
+	if out.URL == "" || out.Expires.IsZero() {
+		return out, fmt.Errorf("%w: %s: url and expires are required", ErrMalformed, protocol.LocalPathCheckinCode)
+	}
+	return out, nil
+}
+
+// validCaseKey checks a ticket or a query code before it goes into a path.
+func validCaseKey(k string) error {
+	if protocol.IsQueryCode(k) {
+		return nil
+	}
+	return protocol.ValidTicket(k)
+}
+
 // do performs one request within timeout and strictly decodes a reply of
 // status want into out; a nil out expects an empty reply.
 func (c *Client) do(ctx context.Context, timeout time.Duration, method, path string, body []byte, want int, out any) error {

@@ -25,6 +25,9 @@ type Apply struct {
 	// connected, its outbox): once the event stream is open, before the
 	// content, and again on every EventStatus.
 	Status func(protocol.AgentStatus)
+	// Cases is told of every EventCases with the board's version: a case
+	// on screen should be fetched again. It must not block.
+	Cases func(version int64)
 }
 
 // Sync keeps the kiosk's content in step with the agent until ctx ends: it
@@ -86,6 +89,10 @@ func SyncAll(ctx context.Context, c *Client, apply Apply, log *slog.Logger) erro
 				return fetchNotices()
 			case protocol.EventStatus:
 				return fetchStatus()
+			case protocol.EventCases:
+				if apply.Cases != nil {
+					apply.Cases(ev.Version)
+				}
 			}
 			return nil
 		})

@@ -37,6 +37,12 @@ func TestEveryProtocolEnumHasALabel(t *testing.T) {
 	for _, v := range protocol.Priorities {
 		keys = append(keys, PriorityKey(v))
 	}
+	for _, v := range protocol.CaseStates {
+		keys = append(keys, CaseStateKey(v))
+	}
+	for _, v := range protocol.Ratings {
+		keys = append(keys, RatingKey(v))
+	}
 	for _, k := range keys {
 		if _, ok := Lookup(k); !ok {
 			t.Errorf("no label for %q", k)

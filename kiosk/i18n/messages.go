@@ -73,7 +73,48 @@ const (
 
 	// Attract loop.
 	AttractHint Key = "attract.hint"
+
+	// Case lookup and rating.
+	CheckProgress     Key = "cases.start"
+	CheckProgressHint Key = "cases.start_hint"
+	StepLookup        Key = "cases.step_lookup"
+	LookupHint        Key = "cases.lookup_hint"
+	LookupButton      Key = "cases.lookup"
+	LookingUp         Key = "cases.looking_up"
+	ReceiptQueryCode  Key = "receipt.query_code"
+	ReceiptQueryHint  Key = "receipt.query_hint"
+	CaseTitle         Key = "cases.title"
+	CaseState         Key = "cases.state"
+	CaseAnswer        Key = "cases.answer"
+	CaseNoAnswer      Key = "cases.no_answer"
+	CaseAnsweredAt    Key = "cases.answered_at"
+	CaseRatePrompt    Key = "cases.rate_prompt"
+	CaseYourRating    Key = "cases.your_rating"
+	CaseStale         Key = "cases.stale"
+	RateThanks        Key = "cases.rate_thanks"
+	RateThanksHint    Key = "cases.rate_thanks_hint"
+	ErrQueryCode      Key = "err.query_code"
+	ErrCaseNotFound   Key = "err.case_not_found"
+	ErrCaseLookup     Key = "err.case_lookup"
+	ErrNotRateable    Key = "err.not_rateable"
+	ErrRate           Key = "err.rate"
+
+	// Staff check-in.
+	StaffCheckin   Key = "checkin.start"
+	CheckinTitle   Key = "checkin.title"
+	CheckinHint    Key = "checkin.hint"
+	CheckinExpires Key = "checkin.expires"
+	CheckinLoading Key = "checkin.loading"
+	ErrCheckin     Key = "err.checkin"
 )
+
+// CaseStateKey is the plain-words label of a case state shown to
+// residents: the hub's internal steps (dispatched, in progress, returned)
+// all read 处理中.
+func CaseStateKey(s protocol.CaseState) Key { return Key("case_state." + string(s)) }
+
+// RatingKey is the label key of a rating.
+func RatingKey(r protocol.Rating) Key { return Key("rating." + string(r)) }
 
 var messages = map[Key]Text{
 	AppTitle:         {"社区城管工作室", "Community City-Management Station"},
@@ -138,6 +179,49 @@ var messages = map[Key]Text{
 	ErrEnrolHub:     {"无法连接服务器，请检查网络后重试", "Cannot reach the hub. Check the network and try again"},
 	ErrEnrolAgent:   {"本机服务没有响应，请稍后重试", "The kiosk's agent is not responding. Try again shortly"},
 	ErrEnrol:        {"注册失败，请重试", "Enrolment failed. Please try again"},
+
+	CheckProgress:     {"查询进度", "Check progress"},
+	CheckProgressHint: {"输入回执上的查询码", "Enter the query code on your receipt"},
+	StepLookup:        {"请输入查询码", "Enter your query code"},
+	LookupHint:        {"查询码在回执上，共10位以上数字", "The query code is on your receipt: 10 or more digits"},
+	LookupButton:      {"查询", "Look up"},
+	LookingUp:         {"正在查询…", "Looking up…"},
+	ReceiptQueryCode:  {"查询码", "Query code"},
+	ReceiptQueryHint:  {"凭查询码可在本机“查询进度”查看答复并评价", "Use the query code under “Check progress” on this kiosk to see the answer and rate it"},
+	CaseTitle:         {"办理进度", "Progress"},
+	CaseState:         {"当前状态", "Status"},
+	CaseAnswer:        {"答复", "Answer"},
+	CaseNoAnswer:      {"正在办理，答复后可在此查看。", "Being handled. The answer will appear here."},
+	CaseAnsweredAt:    {"答复时间", "Answered"},
+	CaseRatePrompt:    {"您对答复满意吗？", "Are you satisfied with the answer?"},
+	CaseYourRating:    {"您的评价", "Your rating"},
+	CaseStale:         {"本机暂时离线，信息可能不是最新", "This kiosk is offline: the information may be out of date"},
+	RateThanks:        {"感谢您的评价！", "Thank you for your rating!"},
+	RateThanksHint:    {"您的意见将用于改进我们的工作。", "Your opinion helps us improve our work."},
+	ErrQueryCode:      {"查询码应为10位以上数字，请核对回执", "A query code has 10 or more digits; please check your receipt"},
+	ErrCaseNotFound:   {"未找到该查询码，请核对回执", "No case found for this code; please check your receipt"},
+	ErrCaseLookup:     {"查询失败，请稍后再试", "Could not look it up. Please try again"},
+	ErrNotRateable:    {"该事项当前不可评价", "This case cannot be rated now"},
+	ErrRate:           {"评价提交失败，请稍后再试", "Could not send your rating. Please try again"},
+
+	StaffCheckin:   {"工作人员签到", "Staff check-in"},
+	CheckinTitle:   {"工作人员签到", "Staff check-in"},
+	CheckinHint:    {"请用手机扫描二维码完成签到，二维码每分钟更新", "Scan the code with your phone to check in. It changes every minute"},
+	CheckinExpires: {"有效至", "Valid until"},
+	CheckinLoading: {"正在生成签到码…", "Making the check-in code…"},
+	ErrCheckin:     {"无法生成签到码，请联系技术人员", "Cannot make a check-in code. Please call a technician"},
+
+	CaseStateKey(protocol.CaseReceived):   {"已受理", "Received"},
+	CaseStateKey(protocol.CaseDispatched): {"处理中", "Being handled"},
+	CaseStateKey(protocol.CaseInProgress): {"处理中", "Being handled"},
+	CaseStateKey(protocol.CaseReturned):   {"处理中", "Being handled"},
+	CaseStateKey(protocol.CaseAnswered):   {"已答复", "Answered"},
+	CaseStateKey(protocol.CaseRated):      {"已评价", "Rated"},
+	CaseStateKey(protocol.CaseClosed):     {"已办结", "Closed"},
+
+	RatingKey(protocol.RatingSatisfied):          {"满意", "Satisfied"},
+	RatingKey(protocol.RatingBasicallySatisfied): {"基本满意", "Basically satisfied"},
+	RatingKey(protocol.RatingNotSatisfied):       {"不满意", "Not satisfied"},
 
 	KindKey(protocol.KindComplaint):    {"投诉", "Complaint"},
 	KindKey(protocol.KindConsultation): {"咨询", "Question"},
