@@ -45,9 +45,11 @@ import (
 	"time"
 
 	"github.com/shequ/shequ/hub/access"
+	"github.com/shequ/shequ/hub/accounts"
 	"github.com/shequ/shequ/hub/api"
 	"github.com/shequ/shequ/hub/broker"
 	"github.com/shequ/shequ/hub/cases"
+	"github.com/shequ/shequ/hub/console"
 	"github.com/shequ/shequ/hub/desired"
 	"github.com/shequ/shequ/hub/enrol"
 	"github.com/shequ/shequ/hub/fleet"
@@ -72,7 +74,15 @@ type Store interface {
 	fleet.Store
 	cases.Store
 	enrol.Store
+	console.Store
 	EnsureKiosks(ctx context.Context, ids []string) error
+	FeedbackWithoutCase(ctx context.Context, limit int) ([]store.FeedbackRecord, error)
+	KioskCases(ctx context.Context, kiosk string, limit int) ([]store.CaseRecord, error)
+	LatestAnswer(ctx context.Context, caseID string) (store.Answer, error)
+	NextBoardVersion(ctx context.Context, kiosk string, now time.Time) (int64, error)
+	KioskRatingOutcome(ctx context.Context, recordID string) (string, bool, error)
+	RecordKioskRating(ctx context.Context, recordID, kiosk, ticket, rating, outcome string, at time.Time) error
+	EnrolledDevice(ctx context.Context, kiosk string) (store.Device, error)
 	LiveNotices(ctx context.Context, now time.Time) ([]protocol.Notice, error)
 	SetDesired(ctx context.Context, kiosk, hash string) (version int64, changed bool, err error)
 	Close() error
@@ -88,6 +98,10 @@ const (
 	DefaultOfflineAfter   = 90 * time.Second
 	DefaultReconcileEvery = time.Minute
 	DefaultEnrolPerMinute = 10
+	// DefaultLoginPerMinute limits console login attempts per client IP
+	// (the global limit is ten times that); lockout per account is in
+	// hub/accounts.
+	DefaultLoginPerMinute = 20
 	enrolBurst            = 5
 )
 
@@ -171,6 +185,11 @@ type Hub struct {
 	table       *access.Table
 	accessMu    sync.Mutex // serialises updates of the broker's accounts
 	accessStale bool       // the last update of the broker's accounts failed; retried on every tick
+
+	cases      *cases.Service
+	boardMu    sync.Mutex
+	boardDirty map[string]bool // kiosks whose case board must be published again
+	boardCh    chan struct{}
 }
 
 // New checks cfg, loads the org tree and returns an unstarted hub.
@@ -208,7 +227,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	return &Hub{cfg: cfg, log: log, published: make(map[string]int64), reconnCh: make(chan struct{}, 1),
 		table: access.NewTable(), files: make(map[string]map[string]bool),
-		wanted: make(map[string][]protocol.MediaRef)}, nil
+		wanted: make(map[string][]protocol.MediaRef), boardDirty: make(map[string]bool), boardCh: make(chan struct{}, 1)}, nil
 }
 
 // Start opens and migrates the store, starts the broker (unless external),
@@ -277,6 +296,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		publicBroker = brokerURL
 	}
 
+	cs, err := cases.New(cases.Config{Store: h.store, Tree: h.cfg.Org, Now: h.cfg.Now, Changed: h.caseChanged})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	h.cases = cs
 	a, err := api.New(api.Config{
 		Store: h.store, Tree: h.cfg.Org, OfflineAfter: h.cfg.OfflineAfter, AdminToken: sec.adminToken,
 		NoticeChanged: h.noticeChanged, Now: h.cfg.Now,
@@ -324,6 +348,22 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	rep.Register(a)
 	a.Handle("POST /api/v1/keys/rotate", http.HandlerFunc(h.rotateHandler))
+	acc, err := accounts.New(accounts.Config{Store: st, Tree: h.cfg.Org, Secret: []byte(sec.console),
+		Log: h.log.With("component", "accounts"), Now: h.cfg.Now,
+		Limiter: ratelimit.New(DefaultLoginPerMinute, DefaultLoginPerMinute, 10*DefaultLoginPerMinute, 10*DefaultLoginPerMinute, h.cfg.Now)})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	con, err := console.New(console.Config{
+		Accounts: acc, Cases: cs, Store: h.store, Tree: h.cfg.Org, Notices: a, Reports: rep,
+		Upload: lib.UploadHandler(), MaxUpload: lib.MaxUpload(), DeviceKey: h.deviceKey, Photo: normalizePhoto,
+		Now: h.cfg.Now, Log: h.log.With("component", "console"),
+	})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	con.Register(a)
+	acc.RegisterAdmin(a)
 	ln, err := net.Listen("tcp", h.cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("hub: HTTP listen: %w", err)
@@ -337,16 +377,15 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	go func() { h.httpDone <- h.http.Serve(ln) }()
 	h.log.Info("HTTP API listening", "url", h.HTTPURL())
 
-	cs, err := cases.New(cases.Config{Store: h.store, Tree: h.cfg.Org, Now: h.cfg.Now})
-	if err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
 	fcfg := fleet.Config{
 		BrokerURL: brokerURL, ClientID: h.cfg.ClientID, Store: h.store, Signer: keys,
 		Username: access.HubUser, Password: sec.hubMQTT,
 		OnConnect: h.reconnected, BeforeAck: h.cfg.BeforeAck, Now: h.cfg.Now, Media: sender,
 		FeedbackStored: func(ctx context.Context, id string, fb protocol.Feedback, at time.Time) error {
 			return h.feedbackStored(ctx, cs, id, fb, at)
+		},
+		RatingReceived: func(ctx context.Context, id string, r protocol.CaseRating, at time.Time) error {
+			return h.kioskRating(ctx, cs, id, r, at)
 		},
 	}
 	if !h.cfg.PlainTCP {
@@ -368,10 +407,18 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("hub: publish desired state: %w", err)
 	}
 
+	if n, err := h.backfillCases(ctx, cs); err != nil {
+		h.log.Error("some stored feedback has no case", "created", n, "err", err)
+	} else if n > 0 {
+		h.log.Info("created the cases of stored feedback", "cases", n)
+	}
+	h.publishAllBoards(ctx)
+
 	loopCtx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go h.loop(loopCtx)
+	go h.boardLoop(loopCtx)
 	h.media.Start()
 	return nil
 }
@@ -498,6 +545,10 @@ func (h *Hub) loop(ctx context.Context) {
 		if err := h.reconcile(ctx, h.kioskIDs(), force); err != nil {
 			h.log.Error("republishing desired state failed; retrying on the next tick", "err", err)
 		}
+		if force {
+			h.publishAllBoards(ctx)
+		}
+		h.escalate(ctx, h.cases)
 		h.accessMu.Lock()
 		stale := h.accessStale
 		h.accessMu.Unlock()

@@ -22,7 +22,7 @@ import (
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], os.Stdout, log)
+	err := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, log)
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		return

@@ -6,6 +6,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/shequ/shequ/hub"
+	"github.com/shequ/shequ/hub/accounts"
 	"github.com/shequ/shequ/hub/enrol"
 	"github.com/shequ/shequ/hub/media"
 	"github.com/shequ/shequ/hub/pki"
@@ -143,6 +145,25 @@ func (c *Client) Revoke(ctx context.Context, id string) (enrol.Device, error) {
 	return out, c.do(ctx, "POST", "/api/v1/devices/"+id+"/revoke", nil, http.StatusOK, &out)
 }
 
+// AddUser creates a staff account.
+func (c *Client) AddUser(ctx context.Context, req accounts.AccountRequest) (accounts.Account, error) {
+	var a accounts.Account
+	err := c.do(ctx, http.MethodPost, "/api/v1/accounts", req, http.StatusCreated, &a)
+	return a, err
+}
+
+// UserList is the reply of GET /api/v1/accounts.
+type UserList struct {
+	Accounts []accounts.Account `json:"accounts"`
+}
+
+// Users lists the staff accounts.
+func (c *Client) Users(ctx context.Context) (UserList, error) {
+	var l UserList
+	err := c.do(ctx, http.MethodGet, "/api/v1/accounts", nil, http.StatusOK, &l)
+	return l, err
+}
+
 // RotateKey rotates the hub's signing key.
 func (c *Client) RotateKey(ctx context.Context) (hub.RotateResult, error) {
 	var out hub.RotateResult
@@ -156,11 +177,13 @@ const usage = `usage: hub [serve] [flags]            run the hub (default)
        hub rotate-key
        hub mosquitto-conf -org FILE [-mqtt ADDR]
        hub ca-pin                          the CA pin to give agents (-ca-pin), e.g. for a kiosk image
+       hub user add -username U -role R -node ID [-name NAME]   password read from stdin
+       hub users
 Common flags: -data DIR (default ./data/hub), -hub URL (default https://127.0.0.1:8080)`
 
 // Run runs the command in args (without the program name). serve runs
 // until ctx ends.
-func Run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -267,6 +290,54 @@ func Run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		}
 		_, err = fmt.Fprintln(stdout, pki.Pin(ca))
 		return err
+	case "user":
+		username := fs.String("username", "", "login name, 3-32 of a-z 0-9 . _ - (required)")
+		name := fs.String("name", "", "display name")
+		role := fs.String("role", "", "bureau_admin, district_admin, squad_leader, officer, partner or technician (required)")
+		node := fs.String("node", "", "org node the account acts within (required)")
+		// "user add" with flags before or after "add".
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 || fs.Arg(0) != "add" {
+			return fmt.Errorf("user: want \"user add\"\n%s", usage)
+		}
+		if err := parse(fs, fs.Args()[1:], 0); err != nil {
+			return err
+		}
+		pw, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("user add: reading the password from stdin: %w", err)
+		}
+		c, err := NewClient(*dataDir, *hubURL)
+		if err != nil {
+			return err
+		}
+		a, err := c.AddUser(ctx, accounts.AccountRequest{Username: *username, DisplayName: *name,
+			Role: accounts.Role(*role), Node: *node, Password: strings.TrimRight(pw, "\r\n")})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "account %s: %s (%s) at %s\n", a.ID, a.Username, a.Role, a.Node)
+		return nil
+	case "users":
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		c, err := NewClient(*dataDir, *hubURL)
+		if err != nil {
+			return err
+		}
+		l, err := c.Users(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tROLE\tNODE\tLOCKED UNTIL")
+		for _, a := range l.Accounts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Username, a.DisplayName, a.Role, a.Node, a.LockedUntil)
+		}
+		return tw.Flush()
 	case "mosquitto-conf":
 		mqtt := fs.String("mqtt", "127.0.0.1:8883", "address mosquitto listens on")
 		org := fs.String("org", "", "org tree JSON file (required)")

@@ -33,7 +33,8 @@ func TestCommands(t *testing.T) {
 	defer h.Close()
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer
-		err := Run(ctx, append(args[:1:1], append([]string{"-data", dir, "-hub", h.HTTPURL()}, args[1:]...)...), &out,
+		err := Run(ctx, append(args[:1:1], append([]string{"-data", dir, "-hub", h.HTTPURL()}, args[1:]...)...),
+			strings.NewReader("correct horse battery staple\n"), &out,
 			slog.New(slog.DiscardHandler))
 		return out.String(), err
 	}
@@ -52,6 +53,12 @@ func TestCommands(t *testing.T) {
 		{"rotate-key", []string{"rotate-key"}, `serial 2`, ""},
 		{"ca-pin", []string{"ca-pin"}, `^` + h.CAPin() + `\n$`, ""},
 		{"unknown command", []string{"frobnicate"}, "", "unknown command"},
+		{"user add", []string{"user", "add", "-username", "zhang.wei", "-name", "张伟", "-role", "officer", "-node", "wuliqiao"},
+			`^account [0-9a-f-]+: zhang.wei \(officer\) at wuliqiao\n$`, ""},
+		{"user add taken", []string{"user", "add", "-username", "zhang.wei", "-role", "officer", "-node", "wuliqiao"}, "", "409"},
+		{"user add wrong level", []string{"user", "add", "-username", "li.na", "-role", "officer", "-node", "sangcheng"}, "", "400"},
+		{"user without add", []string{"user", "-username", "x"}, "", "user add"},
+		{"users", []string{"users"}, `zhang.wei +张伟 +officer +wuliqiao`, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +93,7 @@ func TestMosquittoConf(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
 	err := Run(context.Background(), []string{"mosquitto-conf", "-data", dir, "-mqtt", "127.0.0.1:18883",
-		"-org", filepath.Join("..", "..", "packaging", "demo", "org.json")}, &out, slog.New(slog.DiscardHandler))
+		"-org", filepath.Join("..", "..", "packaging", "demo", "org.json")}, strings.NewReader(""), &out, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -23,7 +24,9 @@ const uploadDeadline = time.Hour
 
 // ParseUpload checks the headers of an upload: Content-Length is required
 // (411) and at most limit (413); X-Filename, optional, is a display name of
-// at most MaxFilename bytes of printable UTF-8 without path separators (400).
+// at most MaxFilename bytes of printable UTF-8 without path separators (400);
+// it may be percent-encoded (browsers cannot put other than Latin-1 in a
+// header), and is decoded when it decodes to valid UTF-8.
 func ParseUpload(h http.Header, contentLength, limit int64) (filename string, code int, err error) {
 	if contentLength < 0 {
 		return "", http.StatusLengthRequired, errors.New("Content-Length is required")
@@ -42,6 +45,11 @@ func ParseUpload(h http.Header, contentLength, limit int64) (filename string, co
 		return "", 0, nil
 	}
 	name := strings.TrimSpace(vals[0])
+	if strings.Contains(name, "%") {
+		if dec, err := url.PathUnescape(name); err == nil && utf8.ValidString(dec) {
+			name = dec
+		}
+	}
 	if len(name) > MaxFilename || !utf8.ValidString(name) {
 		return "", http.StatusBadRequest, fmt.Errorf("X-Filename must be UTF-8 of at most %d bytes", MaxFilename)
 	}
@@ -103,6 +111,13 @@ func (l *Library) Register(m Mux) {
 	m.Handle("GET /api/v1/media", http.HandlerFunc(l.list))
 	m.Handle("GET /api/v1/media/{id}", http.HandlerFunc(l.get))
 }
+
+// UploadHandler is the upload endpoint's handler, for other front ends
+// (the staff console) to mount behind their own authentication.
+func (l *Library) UploadHandler() http.Handler { return http.HandlerFunc(l.upload) }
+
+// MaxUpload is the largest upload accepted, in bytes.
+func (l *Library) MaxUpload() int64 { return l.cfg.MaxUpload }
 
 func (l *Library) upload(w http.ResponseWriter, r *http.Request) {
 	name, code, err := ParseUpload(r.Header, r.ContentLength, l.cfg.MaxUpload)

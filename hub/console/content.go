@@ -1,0 +1,256 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/shequ/shequ/hub/accounts"
+	"github.com/shequ/shequ/hub/api"
+	"github.com/shequ/shequ/hub/media"
+	"github.com/shequ/shequ/hub/orgtree"
+	"github.com/shequ/shequ/hub/report"
+	"github.com/shequ/shequ/protocol"
+)
+
+// treeItem is an org-tree node in the target picker, with its depth.
+type treeItem struct {
+	Node  *orgtree.Node
+	Depth int
+}
+
+// subtree lists the account's node and everything under it, depth first.
+func (c *Console) subtree(node string) []treeItem {
+	var out []treeItem
+	var walk func(n *orgtree.Node, d int)
+	walk = func(n *orgtree.Node, d int) {
+		out = append(out, treeItem{n, d})
+		for _, ch := range n.Children {
+			walk(ch, d+1)
+		}
+	}
+	if n := c.cfg.Tree.Node(node); n != nil {
+		walk(n, 0)
+	}
+	return out
+}
+
+type noticesData struct {
+	Notices    []api.Notice
+	Tree       []treeItem
+	Categories []string
+	Priorities []string
+	Now        time.Time
+}
+
+// visibleNotice reports whether every target of a notice lies within the
+// account's scope (only then may it see delivery or withdraw it).
+func visibleNotice(p accounts.Principal, n api.Notice) bool {
+	for _, t := range n.Targets {
+		if !p.CanSee(t.ID) {
+			return false
+		}
+	}
+	return len(n.Targets) > 0
+}
+
+func (c *Console) noticesPage(w http.ResponseWriter, r *http.Request) {
+	p, a := c.principal(r)
+	all, err := c.cfg.Notices.Notices(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := noticesData{Tree: c.subtree(a.Node), Categories: strs(protocol.NoticeCategories),
+		Priorities: strs(protocol.Priorities), Now: c.cfg.Now()}
+	for _, n := range all {
+		if visibleNotice(p, n) {
+			d.Notices = append(d.Notices, n)
+		}
+	}
+	slices.SortStableFunc(d.Notices, func(a, b api.Notice) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	c.render(w, r, http.StatusOK, "notices", T(langOf(r), "notices"), d)
+}
+
+// parseLocal parses a datetime-local field in Shanghai time; "" is zero.
+func parseLocal(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.ParseInLocation("2006-01-02T15:04", s, shanghai)
+	if err != nil {
+		return t, fmt.Errorf("%w: time %q", errInvalid, s)
+	}
+	return t.UTC(), nil
+}
+
+func (c *Console) createNotice(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p, a := c.principal(r)
+	vals := map[string]string{}
+	var err error
+	for k, max := range map[string]int{"title": 200, "body": 5000, "category": 32, "priority": 32, "from": 32, "until": 32} {
+		if vals[k], err = formValue(r, k, max); err != nil {
+			c.fail(w, r, err)
+			return
+		}
+	}
+	req := api.NoticeRequest{Title: vals["title"], Body: vals["body"],
+		Category: protocol.NoticeCategory(vals["category"]), Priority: protocol.Priority(vals["priority"])}
+	if req.ValidFrom, err = parseLocal(vals["from"]); err == nil {
+		req.ValidUntil, err = parseLocal(vals["until"])
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, id := range r.PostForm["target"] {
+		n := c.cfg.Tree.Node(id)
+		if n == nil || !p.CanSee(id) {
+			c.fail(w, r, fmt.Errorf("%w: target %q is outside your area", errInvalid, id))
+			return
+		}
+		req.Targets = append(req.Targets, protocol.Target{Level: n.Level, ID: n.ID})
+	}
+	n, err := c.cfg.Notices.CreateNotice(r.Context(), req)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if err := c.cfg.Accounts.Audit(r.Context(), accounts.AuditEntry{Actor: "account:" + a.ID, Action: "notice.create",
+		Object: "notice:" + n.ID, After: n}); err != nil {
+		c.log.Error("audit of a notice", "err", err)
+	}
+	http.Redirect(w, r, withOK("/notices/"+n.ID, "notice.created"), http.StatusSeeOther)
+}
+
+// notice returns a notice the account may see.
+func (c *Console) notice(r *http.Request, id string) (api.Notice, error) {
+	p, _ := c.principal(r)
+	all, err := c.cfg.Notices.Notices(r.Context())
+	if err != nil {
+		return api.Notice{}, err
+	}
+	for _, n := range all {
+		if n.ID == id && visibleNotice(p, n) {
+			return n, nil
+		}
+	}
+	return api.Notice{}, fmt.Errorf("%w: notice %q", errNotFound, id)
+}
+
+type noticeData struct {
+	Notice   api.Notice
+	Delivery []report.Delivery
+}
+
+func (c *Console) noticePage(w http.ResponseWriter, r *http.Request) {
+	n, err := c.notice(r, r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	dl, err := c.cfg.Reports.NoticeDelivery(r.Context(), n.ID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "notice", n.Title, noticeData{n, dl})
+}
+
+func (c *Console) withdrawNotice(w http.ResponseWriter, r *http.Request) {
+	n, err := c.notice(r, r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	after, err := c.cfg.Notices.WithdrawNotice(r.Context(), n.ID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	_, a := c.principal(r)
+	if err := c.cfg.Accounts.Audit(r.Context(), accounts.AuditEntry{Actor: "account:" + a.ID, Action: "notice.withdraw",
+		Object: "notice:" + n.ID, Before: n, After: after}); err != nil {
+		c.log.Error("audit of a notice", "err", err)
+	}
+	http.Redirect(w, r, withOK("/notices/"+n.ID, "notice.withdrawn"), http.StatusSeeOther)
+}
+
+type mediaData struct {
+	Media     []media.View
+	Pending   bool
+	MaxUpload int64
+}
+
+func (c *Console) mediaPage(w http.ResponseWriter, r *http.Request) {
+	ms, err := c.cfg.Store.MediaList(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := mediaData{MaxUpload: c.cfg.MaxUpload}
+	for _, m := range ms {
+		v := media.ViewOf(m)
+		d.Media = append(d.Media, v)
+		if v.File == nil && v.Reason == "" {
+			d.Pending = true
+		}
+	}
+	c.render(w, r, http.StatusOK, "media", T(langOf(r), "media"), d)
+}
+
+type fleetData struct {
+	Kiosks []api.Kiosk
+}
+
+func (c *Console) fleetPage(w http.ResponseWriter, r *http.Request) {
+	p, _ := c.principal(r)
+	all, err := c.cfg.Notices.Kiosks(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var d fleetData
+	for _, k := range all {
+		if k.InOrgTree && p.CanSee(k.Community) || !k.InOrgTree && p.Node() == c.cfg.Tree.Root().ID {
+			d.Kiosks = append(d.Kiosks, k)
+		}
+	}
+	c.render(w, r, http.StatusOK, "fleet", T(langOf(r), "fleet"), d)
+}
+
+type kioskData struct {
+	Kiosk api.Kiosk
+	Media report.KioskMedia
+}
+
+func (c *Console) kioskPage(w http.ResponseWriter, r *http.Request) {
+	p, _ := c.principal(r)
+	id := r.PathValue("id")
+	k, ok := c.cfg.Tree.Kiosk(id)
+	if !ok || !p.CanSee(k.Community) {
+		c.fail(w, r, fmt.Errorf("%w: kiosk %q", errNotFound, id))
+		return
+	}
+	all, err := c.cfg.Notices.Kiosks(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var d kioskData
+	for _, x := range all {
+		if x.ID == id {
+			d.Kiosk = x
+		}
+	}
+	if d.Media, err = c.cfg.Reports.KioskMedia(r.Context(), id); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "kiosk", k.Name, d)
+}
