@@ -8,6 +8,11 @@
 //
 // Officers' portraits (issue 5) and residents' report photos (issue 6) both go
 // through Normalize before they are stored or shown anywhere.
+//
+// Memory: the decoded image is held whole, so a photo at the default pixel
+// limit can take a few hundred megabytes while it is normalized (a 40 MP
+// 16-bit PNG decodes to 320 MB; a progressive JPEG keeps its coefficients).
+// Servers should bound how many calls run at once.
 package photo
 
 import (
