@@ -38,9 +38,19 @@ const (
 	// Attract plays the attract loop (a playlist) on a kiosk left idle on
 	// its home screen; a touch anywhere returns to Home.
 	Attract
+	// Lookup is the keypad for a case's query code (查询进度).
+	Lookup
+	// CaseResult shows a case's state and answer, and the rating buttons
+	// while it is rateable.
+	CaseResult
+	// Rated thanks the resident for a rating.
+	Rated
+	// Checkin shows the staff check-in QR code (工作人员签到).
+	Checkin
 )
 
-var screenNames = [...]string{"home", "notice", "urgent", "kind", "category", "building", "unit", "room", "phone", "description", "confirm", "receipt", "setup", "attract"}
+var screenNames = [...]string{"home", "notice", "urgent", "kind", "category", "building", "unit", "room", "phone", "description", "confirm", "receipt", "setup", "attract",
+	"lookup", "case", "rated", "checkin"}
 
 func (s Screen) String() string {
 	if int(s) < len(screenNames) {
@@ -192,6 +202,21 @@ type View struct {
 
 	Receipt  protocol.FeedbackReceipt
 	FollowQR string // contents of the receipt QR code
+	// QueryCode is, on Receipt, the digits a resident types under 查询进度
+	// to find the case again (protocol.QueryCode); "" if the ticket has none.
+	QueryCode string
+
+	// Case is the case looked up (CaseResult, Rated). CaseStale is true
+	// when the agent is not connected to the hub, so the board may be old.
+	// Rating is, on Rated, the rating just given.
+	Case      protocol.LocalCase
+	CaseStale bool
+	Rating    protocol.Rating
+
+	// Checkin is, on Checkin, the code to show (CheckinURL as a QR code);
+	// HasCheckin is false until the agent has given one.
+	Checkin    protocol.CheckinCode
+	HasCheckin bool
 
 	// Current is, on Attract, the item on screen; Next is the item that
 	// follows it, chosen ahead so the UI can prepare it (start decoding a
@@ -236,6 +261,8 @@ type Model struct {
 	onBroken func(protocol.MediaError)
 	brokenQ  []protocol.MediaError
 	plays    []protocol.PlayEvent // to report once the lock is released
+
+	cs caseState
 }
 
 // New returns a model on the home screen, in the connecting state until
@@ -478,6 +505,13 @@ func (m *Model) View(now time.Time) View {
 		v.CanEnrol = len(m.keypad) == protocol.ClaimCodeDigits && !m.submitting
 	case Attract:
 		v.Current, v.Next, v.HasNext = m.att.cur, m.att.next, m.att.hasNext
+	case Lookup:
+		v.KeypadMax = protocol.MaxQueryCode
+	case CaseResult, Rated, Checkin:
+		m.caseViewLocked(&v)
+	}
+	if v.Screen == Receipt {
+		v.QueryCode, _ = protocol.QueryCode(m.receipt.Ticket)
 	}
 	return v
 }
@@ -508,6 +542,8 @@ func keypadMax(s Screen) int {
 		return MaxPhoneDigits
 	case Setup:
 		return protocol.ClaimCodeDigits
+	case Lookup:
+		return protocol.MaxQueryCode
 	}
 	return 0
 }
@@ -540,6 +576,9 @@ func (m *Model) Tick(now time.Time) bool {
 		m.lang = m.cfg.Lang
 	}
 	m.tickAttractLocked(now)
+	if m.screen == Checkin && now.Sub(m.cs.checkinOpened) >= CheckinTimeout {
+		m.goHomeLocked()
+	}
 	if m.current(now) == Home {
 		n, i, count, ok := m.rotating(now)
 		switch {
@@ -577,6 +616,7 @@ func (m *Model) goHomeLocked() {
 	m.err, m.errDetail = "", ""
 	m.receipt = protocol.FeedbackReceipt{}
 	m.detailID = ""
+	m.cs = caseState{}
 	m.generation++
 	m.att = attractState{seq: m.att.seq}
 }
@@ -847,8 +887,11 @@ func (m *Model) SetFreeText(s string, now time.Time) {
 func (m *Model) Back(now time.Time) {
 	m.act(now, func() {
 		switch m.screen {
-		case NoticeDetail, Receipt:
+		case NoticeDetail, Receipt, Lookup, Rated, Checkin:
 			m.goHomeLocked()
+		case CaseResult:
+			m.cs = caseState{}
+			m.enter(Lookup)
 		case Kind:
 			m.goHomeLocked()
 		case Category:
