@@ -218,8 +218,15 @@ func (h *Hub) deviceKey(ctx context.Context, kiosk string) (ed25519.PublicKey, e
 	return pub, nil
 }
 
-// normalizePhoto makes an uploaded photo safe to store (hub/photo).
+// photoSlots bounds the photos normalised at once: decoding a 40 MP photo
+// takes up to ~300 MB.
+var photoSlots = make(chan struct{}, 2)
+
+// normalizePhoto makes an uploaded photo safe to store (hub/photo), at
+// most two at a time.
 func normalizePhoto(r io.Reader) (store.Photo, error) {
+	photoSlots <- struct{}{}
+	defer func() { <-photoSlots }()
 	p, err := photo.Normalize(r, photo.Config{})
 	if err != nil {
 		return store.Photo{}, err
