@@ -149,12 +149,44 @@ if [ "$status_rc" -eq 3 ]; then
 		die "agent enrol failed; see $RUN/agent.log"
 fi
 
+# Demo staff accounts, once: their passwords are random per installation
+# and kept in $RUN/demo-accounts.txt (0600).
+ACCOUNTS="$RUN/demo-accounts.txt"
+if [ ! -s "$ACCOUNTS" ]; then
+	umask 077
+	: >"$ACCOUNTS.tmp"
+	for spec in "admin bureau_admin shanghai 市局管理员" "leader squad_leader wuliqiao 王队长" \
+		"officer officer wuliqiao 李队员" "partner partner sangcheng 桑城居委" "tech technician shanghai 运维张工"; do
+		set -- $spec
+		pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 16)
+		out=$(printf '%s\n' "$pw" | bin/hub user add -data "$RUN/hub" -hub "https://$HTTP" \
+			-username "$1" -role "$2" -node "$3" -name "$4" 2>&1) ||
+			case "$out" in *409*) log "account $1 exists" ;; *) die "hub user add $1: $out" ;; esac
+		printf '%-8s %-15s %s\n' "$1" "$2" "$pw" >>"$ACCOUNTS.tmp"
+	done
+	mv "$ACCOUNTS.tmp" "$ACCOUNTS"
+	umask 022
+	log "created demo accounts (passwords in $ACCOUNTS)"
+fi
+
 log "starting agent $KIOSK (socket $SOCK, data $RUN/agent)"
 rm -f "$SOCK"
 bin/agent run -data "$RUN/agent" -socket "$SOCK" -hub "https://$HTTP" -ca-pin "$(bin/hub ca-pin -data "$RUN/hub")" -media-stagger -1s \
 	>>"$RUN/agent.log" 2>&1 &
 pids+=($!)
 wait_for "agent" "${pids[-1]}" 60 curl -fsS --unix-socket "$SOCK" http://agent/v1/status
+
+# Two sample reports from the kiosk, once, so the case inbox has work.
+case "$(api "https://$HTTP/api/v1/feedback" | tr -d ' \t\r\n')" in
+*'"feedback":[]'* | *'"feedback":null'*)
+	for body in '{"kind":"complaint","category":"illegal_construction","where":{"building":"5","unit":"2","room":"301"},"description":"楼顶新搭了一间彩钢板房","phone":"13800138000"}' \
+		'{"kind":"suggestion","category":"green_space","where":{"building":"7"},"description":"七号楼前绿地被占用停车，建议设置隔离桩"}'; do
+		curl -fsS --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' -d "$body" http://agent/v1/feedback >/dev/null ||
+			die "submitting sample feedback failed"
+	done
+	log "submitted two sample reports at the kiosk"
+	;;
+esac
 
 if ! display_usable; then
 	start_xvfb
@@ -170,7 +202,10 @@ cat <<INFO
 
 Shequ is running (logs in $RUN/hub.log, $RUN/agent.log, $RUN/kiosk.log).
 
-  hub API           https://$HTTP/   (CA $CA, token in $RUN/hub/admin.token)
+  staff console     https://$HTTP/   (browser: trust $CA or accept the warning)
+                    demo accounts and passwords: $ACCOUNTS
+                    officers' phone pages: https://$HTTP/m
+  hub API           https://$HTTP/api/v1/   (token in $RUN/hub/admin.token)
   hub health        https://$HTTP/healthz
   MQTT broker       ssl://$MQTT
   agent socket      $SOCK   (kiosk $KIOSK)
