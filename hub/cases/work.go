@@ -81,3 +81,21 @@ func (s *Service) Photo(ctx context.Context, caseID, sha string, sc Scope) (stor
 	}
 	return p, nil
 }
+
+// AddReportPhotos stores the photos a complainant sent with the report as
+// a work record by RoleResident (at most MaxWorkPhotos), whatever the
+// case's state; the reporting flow (城管码 pages, Open311) calls it right
+// after Create.
+func (s *Service) AddReportPhotos(ctx context.Context, caseID string, photos []store.Photo) (store.WorkRecord, error) {
+	if len(photos) == 0 || len(photos) > MaxWorkPhotos {
+		return store.WorkRecord{}, fmt.Errorf("%w: %d photos, want 1 to %d", ErrInvalid, len(photos), MaxWorkPhotos)
+	}
+	w := store.WorkRecord{ID: protocol.NewID(), CaseID: caseID, At: s.now(), Actor: RoleResident, Note: "反映人上传的照片"}
+	if err := s.cfg.Store.AddWork(ctx, w, photos); err != nil {
+		return w, fmt.Errorf("cases: photos of %s: %w", caseID, err)
+	}
+	for _, p := range photos {
+		w.Photos = append(w.Photos, p.PhotoRef)
+	}
+	return w, nil
+}

@@ -97,3 +97,20 @@ func TestAllowed(t *testing.T) {
 		})
 	}
 }
+
+func TestAddReportPhotos(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := context.Background()
+	c := f.create(t, protocol.CatOther)
+	photo := store.Photo{PhotoRef: store.PhotoRef{SHA256: "bb", Width: 2, Height: 1}, JPEG: []byte{0xff, 0xd8}}
+	if _, err := f.svc.AddReportPhotos(ctx, c.ID, nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("no photos: %v, want ErrInvalid", err)
+	}
+	w, err := f.svc.AddReportPhotos(ctx, c.ID, []store.Photo{photo})
+	if err != nil || w.Actor != RoleResident || len(w.Photos) != 1 {
+		t.Fatalf("AddReportPhotos: %+v %v", w, err)
+	}
+	if p, err := f.svc.Photo(ctx, c.ID, "bb", f.actor("p", RolePartner, "sangcheng")); err != nil || p.Height != 1 {
+		t.Errorf("photo: %+v %v", p.PhotoRef, err)
+	}
+}
