@@ -151,27 +151,23 @@ type inboxData struct {
 	Now         time.Time
 	CanCreate   bool
 	OpenStates  []string
+	Export      string // the filter as a query, for the CSV export
 }
 
-func (c *Console) inbox(w http.ResponseWriter, r *http.Request) {
-	p, a := c.principal(r)
-	f, err := parseInbox(r.URL.Query())
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
+// storeFilter turns the inbox filter into a store filter within the
+// account's reach.
+func (c *Console) storeFilter(a accounts.Account, f inboxFilter) (store.CaseFilter, error) {
+	p := c.cfg.Accounts.Principal(a)
 	sf := store.CaseFilter{Source: f.Source, Category: f.Category, Limit: InboxPage}
 	if f.State != "" {
 		sf.States = []string{f.State}
 	}
 	if err := c.scopeFilter(a, &sf); err != nil {
-		c.fail(w, r, err)
-		return
+		return sf, err
 	}
 	if f.Community != "" {
 		if !p.CanSee(f.Community) {
-			c.fail(w, r, fmt.Errorf("%w: community %s", errNotFound, f.Community))
-			return
+			return sf, fmt.Errorf("%w: community %s", errNotFound, f.Community)
 		}
 		sf.Community = f.Community
 	}
@@ -182,6 +178,22 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request) {
 	case f.DueSoon:
 		sf.DueFrom, sf.DueBefore = now, now.Add(DueSoon)
 	}
+	return sf, nil
+}
+
+func (c *Console) inbox(w http.ResponseWriter, r *http.Request) {
+	p, a := c.principal(r)
+	f, err := parseInbox(r.URL.Query())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	sf, err := c.storeFilter(a, f)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	now := c.cfg.Now()
 	if f.After != "" {
 		after, err := c.cfg.Cases.Case(r.Context(), f.After)
 		if err != nil {
@@ -200,7 +212,7 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request) {
 	}
 	d := inboxData{Filter: f, Cases: list, States: strs(cases.States), Sources: strs(cases.Sources),
 		Categories: strs(protocol.FeedbackCategories), Communities: c.communities(a.Node), Now: now,
-		CanCreate: a.Role != accounts.RoleTechnician, OpenStates: strs(cases.OpenStates)}
+		CanCreate: a.Role != accounts.RoleTechnician, OpenStates: strs(cases.OpenStates), Export: f.query("")}
 	if len(list) == InboxPage {
 		d.Next = f.query(list[len(list)-1].ID)
 	}
