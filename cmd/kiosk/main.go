@@ -191,7 +191,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}()
 	go func() {
 		defer wg.Done()
-		apply := agentclient.Apply{Content: m.SetContent, Status: m.SetStatus}
+		apply := agentclient.Apply{Content: m.SetContent, Status: m.SetStatus, Cases: func(int64) { u.CasesChanged() }}
 		if err := agentclient.SyncAll(ctx, client, apply, log); err != nil {
 			log.Error("agent sync stopped", "err", err)
 		}

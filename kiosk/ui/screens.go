@@ -21,6 +21,9 @@ import (
 // shanghai is the zone dates are shown in: the kiosks stand in Shanghai.
 var shanghai = time.FixedZone("CST", 8*3600)
 
+// ticketFullSize is the longest ticket drawn at sizeTicket.
+const ticketFullSize = 16
+
 // cardBodyRunes is how much of a notice's body the home card shows.
 const cardBodyRunes = 120
 
@@ -47,6 +50,14 @@ func (u *UI) build(v screen.View) fyne.CanvasObject {
 		return u.setup(v)
 	case screen.Attract:
 		return u.attract(v)
+	case screen.Lookup:
+		return u.lookup(v)
+	case screen.CaseResult:
+		return u.caseResult(v)
+	case screen.Rated:
+		return u.rated(v)
+	case screen.Checkin:
+		return u.checkinScreen(v)
 	}
 	return u.home(v)
 }
@@ -71,11 +82,19 @@ func (u *UI) home(v screen.View) fyne.CanvasObject {
 	cta := bigButton(u.t(v, i18n.GiveFeedback), u.t(v, i18n.GiveFeedback), u.t(v, i18n.GiveFeedbackHint),
 		colorPrimary, colorWhite, func() { u.model.StartFeedback(u.now()) })
 
+	progress := button(u.t(v, i18n.CheckProgress)+" · "+u.t(v, i18n.CheckProgressHint), widget.MediumImportance, buttonHeight,
+		func() { u.model.StartLookup(u.now()) })
+	staff := button(u.t(v, i18n.StaffCheckin), widget.LowImportance, 72, func() {
+		u.model.StartCheckin(u.now())
+		u.loadCheckin()
+	})
+	bottom := container.NewVBox(cta, progress, container.NewHBox(layout.NewSpacer(), staff))
+
 	middle := container.NewBorder(nil, nil, u.stationQR(v), nil, u.stationInfo(v))
-	center := container.NewVBox(minHeight(u.noticeCard(v), 640), gap(24), middle)
+	center := container.NewVBox(minHeight(u.noticeCard(v), 560), gap(24), middle)
 	// The centre scrolls rather than grows: long station details or
 	// notice text must never push the call to action off the screen.
-	return container.NewBorder(container.NewVBox(top...), pad(cta), nil, nil, pad(container.NewVScroll(center)))
+	return container.NewBorder(container.NewVBox(top...), pad(bottom), nil, nil, pad(container.NewVScroll(center)))
 }
 
 // noticeCard is the rotating notice; tapping it opens the full text.
@@ -380,15 +399,26 @@ func (u *UI) description0(v screen.View, sent string) string {
 }
 
 func (u *UI) receipt(v screen.View) fyne.CanvasObject {
-	ticket := colored(v.Receipt.Ticket, colorPrimary, sizeTicket, true, fyne.TextAlignCenter)
+	// A ticket of a long kiosk code (up to 26 characters) is drawn smaller
+	// so it never widens the window.
+	size := float32(sizeTicket)
+	if n := len(v.Receipt.Ticket); n > ticketFullSize {
+		size = sizeTicket * ticketFullSize / float32(n)
+	}
+	ticket := colored(v.Receipt.Ticket, colorPrimary, size, true, fyne.TextAlignCenter)
 	body := container.NewVBox(
 		text(u.t(v, i18n.ReceiptThanks), theme.SizeNameSubHeadingText, false),
 		gap(24),
 		colored(u.t(v, i18n.ReceiptTicket), colorMuted, 40, false, fyne.TextAlignCenter),
 		panel(colorCard, ticket),
-		gap(32),
-		container.NewCenter(u.qrBlock(v.FollowQR, u.t(v, i18n.ReceiptQR), 420)),
 	)
+	if v.QueryCode != "" {
+		body.Add(gap(16))
+		body.Add(colored(u.t(v, i18n.ReceiptQueryCode)+" "+v.QueryCode, colorForeground, 56, true, fyne.TextAlignCenter))
+		body.Add(text(u.t(v, i18n.ReceiptQueryHint), theme.SizeNameText, false))
+	}
+	body.Add(gap(24))
+	body.Add(container.NewCenter(u.qrBlock(v.FollowQR, u.t(v, i18n.ReceiptQR), 380)))
 	done := button(u.t(v, i18n.Done), widget.HighImportance, 160, func() { u.model.Back(u.now()) })
 	return u.step(v, i18n.StepReceipt, body, done)
 }

@@ -33,6 +33,7 @@ var (
 	colorMuted      = color.NRGBA{0x44, 0x44, 0x44, 0xFF}
 	colorCard       = color.NRGBA{0xF3, 0xF6, 0xFA, 0xFF}
 	colorWhite      = color.NRGBA{0xFF, 0xFF, 0xFF, 0xFF}
+	colorSuccess    = color.NRGBA{0x1B, 0x6E, 0x20, 0xFF} // answered, closed
 )
 
 // Theme is the kiosk's theme: light, high contrast, large text, and the

@@ -1,8 +1,9 @@
 // Package ui draws the kiosk's screens with Fyne from a screen.Model: the
 // home screen with rotating notices and the 城管码, the urgent takeover, a
 // notice's full text, the feedback steps with big buttons and a numeric
-// keypad, the setup screen where a technician enrols the device, and the
-// attract loop (images, notice cards and videos decoded by kiosk/video). It
+// keypad, the case lookup and rating screens, the staff check-in QR code,
+// the setup screen where a technician enrols the device, and the attract
+// loop (images, notice cards and videos decoded by kiosk/video). It
 // holds no state of its own beyond widgets and the attract loop's prepared
 // media: every tap calls the model, and every change of the model redraws
 // the window.
@@ -52,6 +53,12 @@ type Options struct {
 	Enroller screen.Enroller
 	// Video configures the attract loop's video players.
 	Video video.Config
+	// Cases looks cases up and rates them; nil means the Submitter given
+	// to New when it is also a screen.CaseClient (as agentclient.Client is).
+	Cases screen.CaseClient
+	// Checkin fetches staff check-in codes; nil means the Submitter when
+	// it is also a screen.CheckinClient.
+	Checkin screen.CheckinClient
 }
 
 // ErrNoEnroller means the UI was given no way to enrol the device.
@@ -64,17 +71,38 @@ func (noEnroller) Enrol(context.Context, string) (protocol.AgentStatus, error) {
 	return protocol.AgentStatus{}, ErrNoEnroller
 }
 
+// ErrNoCases means the UI was given no way to look cases up or to make
+// check-in codes.
+var ErrNoCases = errors.New("ui: no case client configured")
+
+// noCases fails every case call with ErrNoCases.
+type noCases struct{}
+
+func (noCases) Case(context.Context, string) (protocol.LocalCase, error) {
+	return protocol.LocalCase{}, ErrNoCases
+}
+
+func (noCases) RateCase(context.Context, string, protocol.Rating) (protocol.RatingReceipt, error) {
+	return protocol.RatingReceipt{}, ErrNoCases
+}
+
+func (noCases) CheckinCode(context.Context) (protocol.CheckinCode, error) {
+	return protocol.CheckinCode{}, ErrNoCases
+}
+
 // UI renders a screen.Model into a Fyne window.
 type UI struct {
-	win   fyne.Window
-	model *screen.Model
-	sub   screen.Submitter
-	enr   screen.Enroller
-	log   *slog.Logger
-	now   func() time.Time
-	async func(func())
-	video video.Config
-	media attractMedia
+	win     fyne.Window
+	model   *screen.Model
+	sub     screen.Submitter
+	enr     screen.Enroller
+	cases   screen.CaseClient
+	checkin screen.CheckinClient
+	log     *slog.Logger
+	now     func() time.Time
+	async   func(func())
+	video   video.Config
+	media   attractMedia
 
 	pending atomic.Bool // a redraw is scheduled
 
@@ -87,7 +115,7 @@ type UI struct {
 // redraws on every change of m. Call it on the Fyne goroutine.
 func New(win fyne.Window, m *screen.Model, sub screen.Submitter, opts Options) *UI {
 	u := &UI{
-		win: win, model: m, sub: sub, enr: opts.Enroller,
+		win: win, model: m, sub: sub, enr: opts.Enroller, cases: opts.Cases, checkin: opts.Checkin,
 		log: opts.Log, now: opts.Now, async: opts.Async, video: opts.Video,
 		qrCache: map[string]image.Image{},
 	}
@@ -96,6 +124,20 @@ func New(win fyne.Window, m *screen.Model, sub screen.Submitter, opts Options) *
 			u.enr = e
 		} else {
 			u.enr = noEnroller{}
+		}
+	}
+	if u.cases == nil {
+		if c, ok := sub.(screen.CaseClient); ok {
+			u.cases = c
+		} else {
+			u.cases = noCases{}
+		}
+	}
+	if u.checkin == nil {
+		if c, ok := sub.(screen.CheckinClient); ok {
+			u.checkin = c
+		} else {
+			u.checkin = noCases{}
 		}
 	}
 	if u.log == nil {
@@ -140,7 +182,56 @@ func (u *UI) Render() {
 // Tick advances the model's clock; the model asks for a redraw if the
 // screen changed. Safe from any goroutine.
 func (u *UI) Tick() {
-	u.model.Tick(u.now())
+	now := u.now()
+	u.model.Tick(now)
+	if u.model.CheckinDue(now) {
+		u.loadCheckin()
+	}
+}
+
+// CasesChanged fetches the case on screen again, if any: the agent holds
+// a new case board. Safe from any goroutine.
+func (u *UI) CasesChanged() {
+	u.async(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), SubmitTimeout)
+		defer cancel()
+		if err := u.model.RefreshCase(ctx, u.cases); err != nil {
+			u.log.Warn("refresh case", "err", err)
+		}
+	})
+}
+
+// lookUp looks the typed query code up in the background.
+func (u *UI) lookUp() {
+	u.async(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), SubmitTimeout)
+		defer cancel()
+		if err := u.model.LookUp(ctx, u.cases, u.now()); err != nil {
+			u.log.Info("case lookup", "err", err)
+		}
+	})
+}
+
+// rate sends a rating in the background.
+func (u *UI) rate(r protocol.Rating) {
+	u.async(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), SubmitTimeout)
+		defer cancel()
+		if err := u.model.Rate(ctx, u.cases, r, u.now()); err != nil {
+			u.log.Warn("rate case", "err", err)
+		}
+	})
+}
+
+// loadCheckin fetches a check-in code in the background.
+func (u *UI) loadCheckin() {
+	u.async(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), SubmitTimeout)
+		defer cancel()
+		if err := u.model.LoadCheckin(ctx, u.checkin, u.now()); err != nil {
+			u.log.Error("check-in code", "err", err)
+		}
+	})
 }
 
 func (u *UI) t(v screen.View, k i18n.Key) string { return i18n.T(v.Lang, k) }

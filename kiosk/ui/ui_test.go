@@ -58,7 +58,7 @@ func (f *fakeSubmitter) SubmitFeedback(_ context.Context, req protocol.FeedbackR
 	if f.err != nil {
 		return protocol.FeedbackReceipt{}, f.err
 	}
-	return protocol.FeedbackReceipt{ID: "0195f0e2-0000-7000-8000-000000000001", Ticket: "SQ-20250301-0042", SubmittedAt: t0}, nil
+	return protocol.FeedbackReceipt{ID: "0195f0e2-0000-7000-8000-000000000001", Ticket: "250301-K-CAOJIADU-01-0042", SubmittedAt: t0}, nil
 }
 
 type harness struct {
@@ -212,7 +212,7 @@ func TestFeedbackNavigation(t *testing.T) {
 	h.sub.err = nil
 	h.tap("确认提交")
 	h.want(screen.Receipt)
-	if !h.shows("SQ-20250301-0042") {
+	if !h.shows("250301-K-CAOJIADU-01-0042") {
 		t.Fatalf("receipt lacks the ticket: %v", h.texts())
 	}
 	want := protocol.FeedbackRequest{Kind: protocol.KindComplaint, Category: protocol.CatGreenSpace,
