@@ -66,6 +66,10 @@ var Sources = []Source{SourceKiosk, SourceQRCode, SourcePatrol, SourcePartner, S
 // ticketCodes are the source parts of generated tickets.
 var ticketCodes = map[Source]string{SourceQRCode: "QR", SourcePatrol: "PT", SourcePartner: "PN", SourceHotline: "HL", SourceKiosk: "KS"}
 
+// sourceNames are the sources' names on the timeline.
+var sourceNames = map[Source]string{SourceKiosk: "社区终端", SourceQRCode: "城管码", SourcePatrol: "巡查发现",
+	SourcePartner: "共建单位", SourceHotline: "12345 热线"}
+
 // Rating is a complainant's verdict on the answer.
 type Rating string
 
@@ -75,6 +79,9 @@ const (
 	BasicallySatisfied Rating = "basically_satisfied" // 基本满意
 	NotSatisfied       Rating = "not_satisfied"       // 不满意: reopens the case
 )
+
+// ratingNames are the ratings' names on the timeline.
+var ratingNames = map[Rating]string{Satisfied: "满意", BasicallySatisfied: "基本满意", NotSatisfied: "不满意"}
 
 // Ratings lists every rating.
 var Ratings = []Rating{Satisfied, BasicallySatisfied, NotSatisfied}
@@ -134,6 +141,7 @@ const (
 	// without its own in DefaultTimeLimits.
 	DefaultTimeLimit     = 3
 	DefaultEscalateEvery = 24 * time.Hour
+	DefaultDispatchLimit = 1
 	DefaultMergeWindow   = 7 * 24 * time.Hour
 )
 
@@ -161,6 +169,11 @@ type Config struct {
 	// day; default Monday to Friday. Set it to a calendar with public
 	// holidays and make-up working days (调休) for exact limits.
 	WorkingDay func(time.Time) bool
+	// DispatchLimit is the time, in working days from receipt, within
+	// which a received case must be dispatched (派单时限); default 1. A
+	// case still waiting for dispatch after it is overdue and escalated
+	// like any other.
+	DispatchLimit int
 	// EscalateEvery is how long an overdue case stays at one supervision
 	// level before escalation raises it to the next; default 24h.
 	EscalateEvery time.Duration
@@ -200,6 +213,9 @@ func New(cfg Config) (*Service, error) {
 	cfg.TimeLimits = limits
 	if cfg.WorkingDay == nil {
 		cfg.WorkingDay = func(t time.Time) bool { return t.Weekday() != time.Saturday && t.Weekday() != time.Sunday }
+	}
+	if cfg.DispatchLimit <= 0 {
+		cfg.DispatchLimit = DefaultDispatchLimit
 	}
 	if cfg.EscalateEvery <= 0 {
 		cfg.EscalateEvery = DefaultEscalateEvery
@@ -281,9 +297,11 @@ func (s *Service) Create(ctx context.Context, n NewCase, actor Scope) (c Case, d
 		Building: n.Where.Building, Unit: n.Where.Unit, Room: n.Where.Room,
 		Description: n.Description, Phone: n.Phone, State: string(StateReceived),
 		ReportedAt: n.ReportedAt.UTC(), CreatedAt: now, UpdatedAt: now,
+		DueAt: s.addWorkingDays(now, s.cfg.DispatchLimit),
 	}
+	c.EscalateAt = c.DueAt
 	ev := store.CaseEvent{CaseID: c.ID, At: now, Actor: actor.ID(), Role: actor.Role(), Action: string(ActionCreate),
-		To: string(StateReceived), Note: "来源 " + string(n.Source)}
+		To: string(StateReceived), Note: "来源：" + sourceNames[n.Source]}
 	c, duplicate, err = s.cfg.Store.InsertCase(ctx, c, []store.CaseEvent{ev})
 	if err != nil {
 		return c, false, fmt.Errorf("cases: create from %s %s: %w", n.Source, n.SourceRef, err)

@@ -285,13 +285,49 @@ func TestDue(t *testing.T) {
 	}
 }
 
+func TestDispatchLimit(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := context.Background()
+	leader := f.actor("leader", RoleSquadLeader, "wuliqiao")
+	c := f.create(t, protocol.CatFacade) // Monday 09:00: to be dispatched by Tuesday 09:00
+	tuesday := monday.AddDate(0, 0, 1)
+	if !c.DueAt.Equal(tuesday) || !c.EscalateAt.Equal(tuesday) {
+		t.Fatalf("received case due %v escalate %v, want %v", c.DueAt, c.EscalateAt, tuesday)
+	}
+	if got, err := f.svc.Overdue(ctx, tuesday.Add(time.Minute), store.CaseFilter{}); err != nil || len(got) != 1 || got[0].ID != c.ID {
+		t.Fatalf("Overdue after the dispatch limit = %d cases %v", len(got), err)
+	}
+	f.clock.Set(tuesday)
+	if n, err := f.svc.Escalate(ctx, tuesday); err != nil || n != 1 {
+		t.Fatalf("Escalate = %d %v, want 1", n, err)
+	}
+	later := tuesday.Add(3 * time.Hour)
+	f.clock.Set(later)
+	c, err := f.svc.Dispatch(ctx, c.ID, leader, "officer-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DueAt.Equal(f.svc.Due(later, c.Category)) || c.SupervisionLevel != string(protocol.LevelStreet) {
+		t.Errorf("after a late dispatch: due %v (want %v), level %q", c.DueAt, f.svc.Due(later, c.Category), c.SupervisionLevel)
+	}
+	// A Friday report is due for dispatch on Monday.
+	f.clock.Set(monday.AddDate(0, 0, 4))
+	fri := f.create(t, protocol.CatOther)
+	if want := monday.AddDate(0, 0, 7); !fri.DueAt.Equal(want) {
+		t.Errorf("Friday's case due %v, want Monday %v", fri.DueAt, want)
+	}
+}
+
 func TestOverdueAndEscalation(t *testing.T) {
 	f := newFixture(t, Config{})
 	ctx := context.Background()
 	leader := f.actor("leader", RoleSquadLeader, "wuliqiao")
 	c := f.create(t, protocol.CatFacade) // 3 working days: due Thursday 09:00
 	done := f.create(t, protocol.CatFacade)
-	idle := f.create(t, protocol.CatFacade) // never dispatched: no deadline
+	idle := f.create(t, protocol.CatFacade) // refused at once (不予受理): no longer has a deadline
+	if _, err := f.svc.Apply(ctx, idle.ID, ActionClose, leader, "重复反映"); err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{c.ID, done.ID} {
 		if _, err := f.svc.Dispatch(ctx, id, leader, "officer-1", ""); err != nil {
 			t.Fatal(err)

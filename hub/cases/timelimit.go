@@ -22,8 +22,14 @@ func (s *Service) TimeLimit(category string) int {
 // same time of day (in Shanghai) on the TimeLimit-th working day after t's
 // date.
 func (s *Service) Due(t time.Time, category string) time.Time {
+	return s.addWorkingDays(t, s.TimeLimit(category))
+}
+
+// addWorkingDays returns the same time of day (in Shanghai) on the n-th
+// working day after t's date.
+func (s *Service) addWorkingDays(t time.Time, n int) time.Time {
 	d := t.In(shanghai)
-	for n := s.TimeLimit(category); n > 0; {
+	for n > 0 {
 		d = d.AddDate(0, 0, 1)
 		if s.cfg.WorkingDay(d) {
 			n--

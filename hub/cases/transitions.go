@@ -255,10 +255,10 @@ func (s *Service) step(c *Case, a Action, actor Scope, note, officer string, r R
 	c.State = string(t.To)
 	c.UpdatedAt = now
 	if officer != "" {
-		note = joinNote("承办人 "+officer, note)
+		note = joinNote("承办人："+officer, note)
 	}
 	if r != "" {
-		note = joinNote("评价 "+string(r), note)
+		note = joinNote("评价："+ratingNames[r], note)
 	}
 	return []store.CaseEvent{{CaseID: c.ID, At: now, Actor: actor.ID(), Role: actor.Role(), Action: string(a),
 		From: from, To: c.State, Note: note}}, nil

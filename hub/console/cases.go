@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -141,9 +142,13 @@ func (c *Console) scopeFilter(a accounts.Account, f *store.CaseFilter) error {
 }
 
 type inboxData struct {
-	Filter      inboxFilter
-	Cases       []cases.Case
-	Next        string
+	Filter inboxFilter
+	Cases  []cases.Case
+	// Next (the query of the next page) and Export are template.URLs so
+	// that the template keeps their = and & (url.Values.Encode made them
+	// safe); as strings, html/template escapes them and the links lose
+	// the filter and the page.
+	Next        template.URL
 	States      []string
 	Sources     []string
 	Categories  []string
@@ -151,7 +156,7 @@ type inboxData struct {
 	Now         time.Time
 	CanCreate   bool
 	OpenStates  []string
-	Export      string // the filter as a query, for the CSV export
+	Export      template.URL // the filter as a query, for the CSV export
 }
 
 // storeFilter turns the inbox filter into a store filter within the
@@ -212,9 +217,9 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request) {
 	}
 	d := inboxData{Filter: f, Cases: list, States: strs(cases.States), Sources: strs(cases.Sources),
 		Categories: strs(protocol.FeedbackCategories), Communities: c.communities(a.Node), Now: now,
-		CanCreate: a.Role != accounts.RoleTechnician, OpenStates: strs(cases.OpenStates), Export: f.query("")}
+		CanCreate: a.Role != accounts.RoleTechnician, OpenStates: strs(cases.OpenStates), Export: template.URL(f.query(""))}
 	if len(list) == InboxPage {
-		d.Next = f.query(list[len(list)-1].ID)
+		d.Next = template.URL(f.query(list[len(list)-1].ID))
 	}
 	c.render(w, r, http.StatusOK, "inbox", T(langOf(r), "inbox"), d)
 }
@@ -288,14 +293,30 @@ func (c *Console) caseData(r *http.Request, d cases.Detail, p accounts.Principal
 			cd.Officers = append(cd.Officers, a)
 		}
 	}
+	lang := langOf(r)
 	who := func(id string) string {
 		if n, ok := names[id]; ok {
 			return n
 		}
+		switch {
+		case id == cases.RoleSystem, id == cases.RoleResident:
+			return T(lang, "role."+id)
+		case strings.HasPrefix(id, "kiosk:"):
+			return T(lang, "role.resident") + " · " + c.nodeName(strings.TrimPrefix(id, "kiosk:"))
+		}
 		return id
 	}
+	// Notes name officers by account id (承办人：<id>): show their names.
+	note := func(n string) string {
+		for id, name := range names {
+			if strings.Contains(n, id) {
+				n = strings.ReplaceAll(n, id, name)
+			}
+		}
+		return n
+	}
 	for _, e := range d.Timeline {
-		cd.Timeline = append(cd.Timeline, timelineEntry{At: e.At, Who: who(e.Actor), Role: e.Role, Action: e.Action, Note: e.Note})
+		cd.Timeline = append(cd.Timeline, timelineEntry{At: e.At, Who: who(e.Actor), Role: e.Role, Action: e.Action, Note: note(e.Note)})
 	}
 	work, err := c.cfg.Cases.Work(ctx, d.Case.ID, p)
 	if err != nil {
