@@ -398,6 +398,10 @@ func (f *Fleet) presence(ctx context.Context, t protocol.Topic, payload []byte) 
 		return
 	}
 	applied, err := f.cfg.Store.ApplyPresence(ctx, p, f.cfg.Now())
+	if err != nil && ctx.Err() != nil {
+		f.log.Debug("presence not recorded: shutting down", "kiosk", t.Kiosk)
+		return
+	}
 	if err != nil {
 		f.log.Error("recording presence failed", "kiosk", t.Kiosk, "err", err)
 		return
