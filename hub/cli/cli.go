@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,6 +32,7 @@ import (
 	"github.com/shequ/shequ/hub/accounts"
 	"github.com/shequ/shequ/hub/enrol"
 	"github.com/shequ/shequ/hub/media"
+	"github.com/shequ/shequ/hub/open311"
 	"github.com/shequ/shequ/hub/pki"
 )
 
@@ -170,6 +172,24 @@ func (c *Client) RotateKey(ctx context.Context) (hub.RotateResult, error) {
 	return out, c.do(ctx, "POST", "/api/v1/keys/rotate", nil, http.StatusOK, &out)
 }
 
+// AddOpen311Key issues an Open311 API key to a partner system.
+func (c *Client) AddOpen311Key(ctx context.Context, req open311.KeyRequest) (open311.KeyCreated, error) {
+	var out open311.KeyCreated
+	return out, c.do(ctx, http.MethodPost, "/api/v1/open311/keys", req, http.StatusCreated, &out)
+}
+
+// Open311Keys lists the Open311 API keys (never their secrets).
+func (c *Client) Open311Keys(ctx context.Context) (open311.KeyList, error) {
+	var out open311.KeyList
+	return out, c.do(ctx, http.MethodGet, "/api/v1/open311/keys", nil, http.StatusOK, &out)
+}
+
+// RevokeOpen311Key revokes an Open311 API key.
+func (c *Client) RevokeOpen311Key(ctx context.Context, id string) (open311.Key, error) {
+	var out open311.Key
+	return out, c.do(ctx, http.MethodPost, "/api/v1/open311/keys/"+url.PathEscape(id)+"/revoke", nil, http.StatusOK, &out)
+}
+
 const usage = `usage: hub [serve] [flags]            run the hub (default)
        hub claim -community ID [-kiosk ID] [-ttl 72h]
        hub devices
@@ -179,6 +199,9 @@ const usage = `usage: hub [serve] [flags]            run the hub (default)
        hub ca-pin                          the CA pin to give agents (-ca-pin), e.g. for a kiosk image
        hub user add -username U -role R -node ID [-name NAME]   password read from stdin
        hub users
+       hub open311-key add -name NAME -node ID[,ID] [-source hotline|partner]   the key is shown once
+       hub open311-keys
+       hub open311-key revoke KEY-ID
 Common flags: -data DIR (default ./data/hub), -hub URL (default https://127.0.0.1:8080)`
 
 // Run runs the command in args (without the program name). serve runs
@@ -336,6 +359,70 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 		fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tROLE\tNODE\tLOCKED UNTIL")
 		for _, a := range l.Accounts {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Username, a.DisplayName, a.Role, a.Node, a.LockedUntil)
+		}
+		return tw.Flush()
+	case "open311-key":
+		name := fs.String("name", "", "the partner system's name, e.g. 12345 热线平台 (add)")
+		nodes := fs.String("node", "", "comma-separated org nodes the key may file and read cases in (add)")
+		source := fs.String("source", "partner", "case source of its requests: hotline or partner (add)")
+		// "open311-key add|revoke" with flags before or after the verb.
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		verb := fs.Arg(0)
+		if verb != "add" && verb != "revoke" {
+			return fmt.Errorf("open311-key: want \"open311-key add\" or \"open311-key revoke KEY-ID\"\n%s", usage)
+		}
+		nargs := 0
+		if verb == "revoke" {
+			nargs = 1
+		}
+		if err := parse(fs, fs.Args()[1:], nargs); err != nil {
+			return err
+		}
+		c, err := NewClient(*dataDir, *hubURL)
+		if err != nil {
+			return err
+		}
+		if verb == "revoke" {
+			k, err := c.RevokeOpen311Key(ctx, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "open311 key %s (%s) revoked at %s\n", k.ID, k.Name, k.RevokedAt.Local().Format(time.DateTime))
+			return nil
+		}
+		if *name == "" || *nodes == "" {
+			return errors.New("open311-key add: -name and -node are required")
+		}
+		kc, err := c.AddOpen311Key(ctx, open311.KeyRequest{Name: *name, Nodes: strings.Split(*nodes, ","), Source: *source})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "open311 key %s for %s (source %s) in %s\n\nAPI key (shown once, give it to the partner over a safe channel):\n%s\n",
+			kc.Key.ID, kc.Key.Name, kc.Key.Source, strings.Join(kc.Key.Nodes, ","), kc.APIKey)
+		return nil
+	case "open311-keys":
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		c, err := NewClient(*dataDir, *hubURL)
+		if err != nil {
+			return err
+		}
+		l, err := c.Open311Keys(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSOURCE\tNODES\tCREATED\tREVOKED")
+		for _, k := range l.Keys {
+			revoked := "-"
+			if !k.RevokedAt.IsZero() {
+				revoked = k.RevokedAt.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Source, strings.Join(k.Nodes, ","),
+				k.CreatedAt.Local().Format(time.DateTime), revoked)
 		}
 		return tw.Flush()
 	case "mosquitto-conf":
