@@ -318,13 +318,29 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request, format, _ str
 	s.write(w, format, http.StatusOK, d, d)
 }
 
-// optionalKey authenticates the api_key of an endpoint that does not need
-// one: an absent key is fine, a wrong one is not.
-func (s *Server) optionalKey(ctx context.Context, secret string) (*key, *apiError) {
-	if secret == "" {
-		return nil, nil
+// admit authenticates the api_key (required, or optional: an absent key
+// is fine, a wrong one is not) and applies the rate limit: per key, or per
+// client address for requests without a valid key, failed ones included.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, format, secret string, required bool) (*key, bool) {
+	var (
+		k    *key
+		aerr *apiError
+	)
+	if secret != "" || required {
+		k, aerr = s.authenticate(r.Context(), secret)
 	}
-	return s.authenticate(ctx, secret)
+	if aerr != nil && aerr.Code >= 500 {
+		s.fail(w, format, *aerr)
+		return nil, false
+	}
+	if !s.allow(w, r, format, k) {
+		return nil, false
+	}
+	if aerr != nil {
+		s.fail(w, format, *aerr)
+		return nil, false
+	}
+	return k, true
 }
 
 func (s *Server) services(w http.ResponseWriter, r *http.Request, format, _ string) {
@@ -333,12 +349,8 @@ func (s *Server) services(w http.ResponseWriter, r *http.Request, format, _ stri
 		s.fail(w, format, badInput(err))
 		return
 	}
-	k, aerr := s.optionalKey(r.Context(), q["api_key"])
-	if aerr != nil {
-		s.fail(w, format, *aerr)
-		return
-	}
-	if !s.allow(w, r, format, k) {
+	k, ok := s.admit(w, r, format, q["api_key"], false)
+	if !ok {
 		return
 	}
 	if _, aerr := s.jurisdiction(q["jurisdiction_id"], k); aerr != nil {
@@ -355,12 +367,8 @@ func (s *Server) serviceDefinition(w http.ResponseWriter, r *http.Request, forma
 		s.fail(w, format, badInput(err))
 		return
 	}
-	k, aerr := s.optionalKey(r.Context(), q["api_key"])
-	if aerr != nil {
-		s.fail(w, format, *aerr)
-		return
-	}
-	if !s.allow(w, r, format, k) {
+	k, ok := s.admit(w, r, format, q["api_key"], false)
+	if !ok {
 		return
 	}
 	if _, aerr := s.jurisdiction(q["jurisdiction_id"], k); aerr != nil {

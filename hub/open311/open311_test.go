@@ -254,7 +254,7 @@ func TestEndpoints(t *testing.T) {
 // TestErrors checks the specification's error cases, in its list format
 // and with its status codes, in both formats.
 func TestErrors(t *testing.T) {
-	f := newFixture(t, Config{})
+	f := newFixture(t, Config{PerMinute: 10000, Burst: 10000})
 	kc := f.addKey("物业公司", "partner", "sangcheng")
 	revoked := f.addKey("旧系统", "partner", "sangcheng")
 	if _, err := f.srv.RevokeKey(context.Background(), revoked.Key.ID); err != nil {
@@ -542,6 +542,14 @@ func TestRateLimit(t *testing.T) {
 	f.clock.Add(time.Minute)
 	if r := f.do("GET", Base+"requests.json", q, nil, nil); r.code != 200 {
 		t.Errorf("after a minute: %d", r.code)
+	}
+	// Wrong keys count against the client's address.
+	codes = nil
+	for range 3 {
+		codes = append(codes, f.do("GET", Base+"requests.json", url.Values{"api_key": {"o311_guess"}}, nil, nil).code)
+	}
+	if codes[0] != 403 || codes[1] != 403 || codes[2] != http.StatusTooManyRequests {
+		t.Errorf("codes with a wrong key %v, want 403 403 429", codes)
 	}
 }
 

@@ -56,12 +56,8 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, format, _
 		s.fail(w, format, apiError{http.StatusBadRequest, "send every parameter in the body"})
 		return
 	}
-	k, aerr := s.authenticate(r.Context(), f.APIKey)
-	if aerr != nil {
-		s.fail(w, format, *aerr)
-		return
-	}
-	if !s.allow(w, r, format, k) {
+	k, ok := s.admit(w, r, format, f.APIKey, true)
+	if !ok {
 		return
 	}
 	if _, aerr := s.jurisdiction(f.Jurisdiction, k); aerr != nil {
@@ -245,12 +241,8 @@ func normalizePhone(p string) string {
 // rate limit and checks jurisdiction_id. It returns the key and the
 // store query scoping reads to the key's own cases.
 func (s *Server) keyQuery(w http.ResponseWriter, r *http.Request, format string, q map[string]string) (*key, store.Open311Query, bool) {
-	k, aerr := s.authenticate(r.Context(), q["api_key"])
-	if aerr != nil {
-		s.fail(w, format, *aerr)
-		return nil, store.Open311Query{}, false
-	}
-	if !s.allow(w, r, format, k) {
+	k, ok := s.admit(w, r, format, q["api_key"], true)
+	if !ok {
 		return nil, store.Open311Query{}, false
 	}
 	node, aerr := s.jurisdiction(q["jurisdiction_id"], k)
