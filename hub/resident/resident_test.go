@@ -689,3 +689,41 @@ func TestKioskTicket(t *testing.T) {
 		t.Fatalf("rating a kiosk ticket here: %d, want 403", r.Code)
 	}
 }
+
+func TestMergedTicket(t *testing.T) {
+	f := newFixture(t, nil)
+	f.filed("c=sangcheng", nil)
+	f.filed("c=sangcheng", nil)
+	cs := f.communityCases("sangcheng")
+	if len(cs) != 2 {
+		t.Fatalf("%d cases, want 2", len(cs))
+	}
+	target, merged := cs[0], cs[1]
+	if _, err := f.cases.Merge(context.Background(), target.ID, []string{merged.ID}, leader, "同一违建"); err != nil {
+		t.Fatal(err)
+	}
+	f.answer(target.ID, "已拆除。")
+	key := f.pages.followKey(merged.Ticket)
+	r := f.get("/t/" + merged.Ticket + "?key=" + key)
+	if r.Code != 200 || !strings.Contains(r.Body, "合并办理") || !strings.Contains(r.Body, `href="/t/`+target.Ticket+`"`) ||
+		strings.Contains(r.Body, `id="rate"`) || strings.Contains(r.Body, "同一违建") {
+		t.Fatalf("merged ticket page: %d\n%s", r.Code, r.Body)
+	}
+	if r := f.postForm("/t/"+merged.Ticket+"/rate", map[string]string{"key": key, "rating": "satisfied"}); r.Code != http.StatusConflict {
+		t.Fatalf("rating a merged case: %d, want 409", r.Code)
+	}
+}
+
+func TestTicketPageEnglish(t *testing.T) {
+	f := newFixture(t, nil)
+	loc := f.filed("c=sangcheng", nil)
+	r := f.get(loc + "&lang=en")
+	for _, w := range []string{"Received", "Ticket", "Illegal construction", "中文"} {
+		if !strings.Contains(r.Body, w) {
+			t.Errorf("English page lacks %q", w)
+		}
+	}
+	if strings.Contains(r.Body, "已受理") {
+		t.Error("English page has Chinese state words")
+	}
+}
