@@ -505,7 +505,9 @@ func (s *Server) request(c store.Open311Case) request {
 	case c.Answer != "" && status(c.State) == "closed":
 		notes += "：" + c.Answer
 	}
-	if r, ok := ratingNames[cases.Rating(c.Rating)]; ok && c.State != string(cases.StateInProgress) {
+	// A rating belongs to the answer it rated: shown once rated, not on a
+	// case reopened and answered again.
+	if r, ok := ratingNames[cases.Rating(c.Rating)]; ok && (c.State == string(cases.StateRated) || c.State == string(cases.StateClosed)) {
 		notes += "（评价：" + r + "）"
 	}
 	si := services[protocol.FeedbackCategory(c.Category)]
