@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -115,5 +116,45 @@ func TestKioskRating(t *testing.T) {
 	b.Version = 1 // publishBoard sets it
 	if err := b.Validate(); err != nil {
 		t.Errorf("board invalid: %v", err)
+	}
+}
+
+// TestPagesMounted: the console, the Open311 server and the admin account
+// endpoint answer on the hub's HTTPS listener.
+func TestPagesMounted(t *testing.T) {
+	h := startHub(t, t.TempDir(), nil)
+	c := h.HTTPClient()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	tests := []struct {
+		path, auth string
+		code       int
+		location   string
+	}{
+		{"/login", "", http.StatusOK, ""},
+		{"/cases", "", http.StatusSeeOther, "/login"},
+		{"/static/pico.min.css", "", http.StatusOK, ""},
+		{"/open311/v2/discovery.json", "", http.StatusOK, ""},
+		{"/open311/v2/services.xml", "", http.StatusOK, ""},
+		{"/api/v1/accounts", "", http.StatusUnauthorized, ""},
+		{"/api/v1/accounts", "Bearer " + h.AdminToken(), http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path+tt.auth, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, h.HTTPURL()+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.code || resp.Header.Get("Location") != tt.location {
+				t.Errorf("%s: %d %q, want %d %q", tt.path, resp.StatusCode, resp.Header.Get("Location"), tt.code, tt.location)
+			}
+		})
 	}
 }

@@ -54,6 +54,7 @@ import (
 	"github.com/shequ/shequ/hub/enrol"
 	"github.com/shequ/shequ/hub/fleet"
 	"github.com/shequ/shequ/hub/media"
+	"github.com/shequ/shequ/hub/open311"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/playlists"
 	"github.com/shequ/shequ/hub/ratelimit"
@@ -364,6 +365,13 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	con.Register(a)
 	acc.RegisterAdmin(a)
+	o3, err := open311.New(open311.Config{Cases: cs, Store: st, Tree: h.cfg.Org, Now: h.cfg.Now,
+		Log: h.log.With("component", "open311"), BaseURL: h.HTTPURL})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	o3.Register(a)
+	o3.RegisterAdmin(a)
 	ln, err := net.Listen("tcp", h.cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("hub: HTTP listen: %w", err)
