@@ -146,13 +146,13 @@ func (h *Hub) publishBoard(ctx context.Context, kiosk string) error {
 	return h.fleet.PublishCaseBoard(ctx, b)
 }
 
-// resident is the complainant acting through a kiosk: it may rate the
+// kioskResident is the complainant acting through a kiosk: it may rate the
 // cases of its kiosk's community.
-type resident struct{ community, kiosk string }
+type kioskResident struct{ community, kiosk string }
 
-func (r resident) CanSee(node string) bool { return node == r.community }
-func (r resident) Role() string            { return cases.RoleResident }
-func (r resident) ID() string              { return "kiosk:" + r.kiosk }
+func (r kioskResident) CanSee(node string) bool { return node == r.community }
+func (r kioskResident) Role() string            { return cases.RoleResident }
+func (r kioskResident) ID() string              { return "kiosk:" + r.kiosk }
 
 // kioskRating applies a resident's rating sent from a kiosk, once per
 // record: a record seen before is acknowledged again with no change; a
@@ -183,7 +183,7 @@ func (h *Hub) kioskRating(ctx context.Context, cs *cases.Service, id string, r p
 	if c.Kiosk != r.Kiosk {
 		return refuse("the case was not filed at this kiosk")
 	}
-	_, err = cs.Rate(ctx, c.ID, resident{community: c.Community, kiosk: r.Kiosk}, cases.Rating(r.Rating), "终端评价")
+	_, err = cs.Rate(ctx, c.ID, kioskResident{community: c.Community, kiosk: r.Kiosk}, cases.Rating(r.Rating), "终端评价")
 	switch {
 	case errors.Is(err, cases.ErrForbiddenTransition), errors.Is(err, cases.ErrInvalid), errors.Is(err, cases.ErrNotInScope):
 		h.caseChanged(ctx, c) // the kiosk's board may be stale: send it again

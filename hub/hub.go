@@ -59,6 +59,7 @@ import (
 	"github.com/shequ/shequ/hub/playlists"
 	"github.com/shequ/shequ/hub/ratelimit"
 	"github.com/shequ/shequ/hub/report"
+	"github.com/shequ/shequ/hub/resident"
 	"github.com/shequ/shequ/hub/signing"
 	"github.com/shequ/shequ/hub/store"
 	"github.com/shequ/shequ/protocol"
@@ -372,6 +373,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	o3.Register(a)
 	o3.RegisterAdmin(a)
+	res, err := resident.New(resident.Config{Cases: cs, Store: st, Tree: h.cfg.Org, Secret: []byte(sec.resident),
+		Photo: normalizePhoto, Now: h.cfg.Now, Log: h.log.With("component", "resident")})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	res.Register(a)
 	ln, err := net.Listen("tcp", h.cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("hub: HTTP listen: %w", err)

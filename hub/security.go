@@ -27,14 +27,15 @@ import (
 
 // Files under Config.DataDir.
 const (
-	AdminTokenFile    = "admin.token"     // the staff API's bearer token (0600)
-	HubMQTTFile       = "hub-mqtt.secret" // the hub's own MQTT password (0600)
-	ClaimSecretFile   = "claim.secret"    // HMAC key of claim codes (0600)
-	ConsoleSecretFile = "console.secret"  // HMAC key of the console's CSRF tokens (0600)
-	TLSDir            = "tls"             // CA and server certificate (package pki)
-	KeysDir           = "keys"            // signing key chain (package signing)
-	MosquittoDir      = "mosquitto"       // passwd and acl for an external mosquitto
-	maxSecretSize     = 1 << 10
+	AdminTokenFile     = "admin.token"     // the staff API's bearer token (0600)
+	HubMQTTFile        = "hub-mqtt.secret" // the hub's own MQTT password (0600)
+	ClaimSecretFile    = "claim.secret"    // HMAC key of claim codes (0600)
+	ConsoleSecretFile  = "console.secret"  // HMAC key of the console's CSRF tokens (0600)
+	ResidentSecretFile = "resident.secret" // HMAC key of the 城管码 form tokens and follow keys (0600)
+	TLSDir             = "tls"             // CA and server certificate (package pki)
+	KeysDir            = "keys"            // signing key chain (package signing)
+	MosquittoDir       = "mosquitto"       // passwd and acl for an external mosquitto
+	maxSecretSize      = 1 << 10
 )
 
 // secrets is what prepare creates or loads.
@@ -44,6 +45,7 @@ type secrets struct {
 	hubMQTT     string
 	claimSecret string
 	console     string
+	resident    string
 }
 
 // prepare creates the data directory, the PKI and the secrets, or loads
@@ -60,7 +62,7 @@ func prepare(cfg Config, now time.Time) (*secrets, error) {
 	for _, f := range []struct {
 		name string
 		dst  *string
-	}{{AdminTokenFile, &s.adminToken}, {HubMQTTFile, &s.hubMQTT}, {ClaimSecretFile, &s.claimSecret}, {ConsoleSecretFile, &s.console}} {
+	}{{AdminTokenFile, &s.adminToken}, {HubMQTTFile, &s.hubMQTT}, {ClaimSecretFile, &s.claimSecret}, {ConsoleSecretFile, &s.console}, {ResidentSecretFile, &s.resident}} {
 		if *f.dst, err = loadOrCreateSecret(filepath.Join(cfg.DataDir, f.name)); err != nil {
 			return nil, err
 		}
