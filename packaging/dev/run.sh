@@ -195,7 +195,8 @@ else
 	shot=""
 fi
 log "starting kiosk on DISPLAY=$DISPLAY"
-bin/kiosk -socket "$SOCK" -windowed -attract "${SHEQU_ATTRACT:-30s}" >>"$RUN/kiosk.log" 2>&1 &
+bin/kiosk -socket "$SOCK" -windowed -attract "${SHEQU_ATTRACT:-30s}" \
+	-qr-url "https://$HTTP/s?c={community}&k={kiosk}" -follow-url "https://$HTTP/t/{ticket}" >>"$RUN/kiosk.log" 2>&1 &
 pids+=($!)
 
 cat <<INFO
@@ -205,6 +206,8 @@ Shequ is running (logs in $RUN/hub.log, $RUN/agent.log, $RUN/kiosk.log).
   staff console     https://$HTTP/   (browser: trust $CA or accept the warning)
                     demo accounts and passwords: $ACCOUNTS
                     officers' phone pages: https://$HTTP/m
+  城管码 (residents) https://$HTTP/s?c=sangcheng&k=$KIOSK   (what the kiosk's QR code opens)
+  Open311           https://$HTTP/open311/v2/discovery.json  (keys: bin/hub open311-key add -data $RUN/hub -name NAME -node ID)
   hub API           https://$HTTP/api/v1/   (token in $RUN/hub/admin.token)
   hub health        https://$HTTP/healthz
   MQTT broker       ssl://$MQTT
