@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shequ/shequ/hub/cases"
 	"github.com/shequ/shequ/hub/store"
@@ -32,9 +33,9 @@ var exportColumns = []struct {
 	{"where.room", func(c cases.Case, _ Lang, _ func(string) string) string { return c.Room }},
 	{"col.description", func(c cases.Case, _ Lang, _ func(string) string) string { return c.Description }},
 	{"col.phone", func(c cases.Case, _ Lang, _ func(string) string) string { return c.Phone }},
-	{"col.created", func(c cases.Case, _ Lang, _ func(string) string) string { return fmtTime(c.CreatedAt) }},
-	{"col.due", func(c cases.Case, _ Lang, _ func(string) string) string { return fmtTime(c.DueAt) }},
-	{"col.closed", func(c cases.Case, _ Lang, _ func(string) string) string { return fmtTime(c.ClosedAt) }},
+	{"col.created", func(c cases.Case, _ Lang, _ func(string) string) string { return csvTime(c.CreatedAt) }},
+	{"col.due", func(c cases.Case, _ Lang, _ func(string) string) string { return csvTime(c.DueAt) }},
+	{"col.closed", func(c cases.Case, _ Lang, _ func(string) string) string { return csvTime(c.ClosedAt) }},
 	{"supervised", func(c cases.Case, l Lang, _ func(string) string) string {
 		if c.Supervised {
 			return T(l, "yes")
@@ -42,6 +43,14 @@ var exportColumns = []struct {
 		return T(l, "no")
 	}},
 	{"col.rating", func(c cases.Case, l Lang, _ func(string) string) string { return label(l, "rating", c.Rating) }},
+}
+
+// csvTime is a time in Shanghai, or an empty cell.
+func csvTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return fmtTime(t)
 }
 
 // csvSafe defuses a cell a spreadsheet would run as a formula (CSV
