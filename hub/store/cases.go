@@ -84,7 +84,9 @@ type CaseFilter struct {
 	// returned) due before it; DueFrom, with it, due at or after DueFrom.
 	DueBefore time.Time
 	DueFrom   time.Time
-	// EscalateBy selects cases whose next escalation is at or before it.
+	// EscalateBy selects cases whose next escalation is at or before it,
+	// the earliest first (without DueBefore); such a list is not paged
+	// (After is ignored): handle the page and ask again.
 	EscalateBy time.Time
 	Limit      int // default and maximum 500
 	After      *CaseRecord
@@ -317,6 +319,10 @@ func (s *SQLite) ListCases(ctx context.Context, f CaseFilter) ([]CaseRecord, err
 	eq("street", f.Street)
 	eq("district", f.District)
 	eq("assignee", f.Assignee)
+	if f.Assignee != "" {
+		// Lets the planner use the partial indexes on assignee.
+		where = append(where, "assignee != ''")
+	}
 	if f.Reporter != "" {
 		where = append(where, "substr(source_ref, 1, ?) = ?")
 		args = append(args, len(f.Reporter)+1, f.Reporter+"/")
@@ -344,7 +350,7 @@ func (s *SQLite) ListCases(ctx context.Context, f CaseFilter) ([]CaseRecord, err
 	case f.After != nil && byDue:
 		where = append(where, "(due_at, id) > (?, ?)")
 		args = append(args, f.After.DueAt.UnixNano(), f.After.ID)
-	case f.After != nil:
+	case f.After != nil && f.EscalateBy.IsZero():
 		where = append(where, "(created_at, id) < (?, ?)")
 		args = append(args, f.After.CreatedAt.UnixNano(), f.After.ID)
 	}
@@ -356,9 +362,12 @@ func (s *SQLite) ListCases(ctx context.Context, f CaseFilter) ([]CaseRecord, err
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	if byDue {
+	switch {
+	case byDue:
 		q += ` ORDER BY due_at, id LIMIT ?`
-	} else {
+	case !f.EscalateBy.IsZero():
+		q += ` ORDER BY escalate_at LIMIT ?` // cases_escalate, no sort
+	default:
 		q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	}
 	args = append(args, limit)

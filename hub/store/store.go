@@ -62,6 +62,12 @@ func Open(ctx context.Context, path string) (*SQLite, error) {
 	if err := s.migrate(ctx); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
+	// Let the query planner know the tables' shapes (bounded work: each
+	// index's statistics come from a sample), so scoped inboxes pick the
+	// index that needs no sort.
+	if _, err := db.ExecContext(ctx, `PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002`); err != nil {
+		return nil, errors.Join(fmt.Errorf("store: optimize %s: %w", path, err), db.Close())
+	}
 	return s, nil
 }
 
