@@ -190,11 +190,13 @@ func TestListCasesUsesIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	queries := map[string]string{
-		"state":            `SELECT id FROM cases WHERE state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
-		"community":        `SELECT id FROM cases WHERE community = 'ruiyi' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
-		"category":         `SELECT id FROM cases WHERE category = 'facade' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
-		"source":           `SELECT id FROM cases WHERE source = 'hotline' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
-		"kiosk":            `SELECT id FROM cases WHERE kiosk = 'k1' AND kiosk != '' ORDER BY updated_at DESC LIMIT 500`,
+		"state":     `SELECT id FROM cases WHERE state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"community": `SELECT id FROM cases WHERE community = 'ruiyi' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"category":  `SELECT id FROM cases WHERE category = 'facade' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"source":    `SELECT id FROM cases WHERE source = 'hotline' AND state IN ('received') ORDER BY created_at DESC, id DESC LIMIT 50`,
+		"kiosk":     `SELECT id FROM cases WHERE kiosk = 'k1' AND kiosk != '' ORDER BY updated_at DESC LIMIT 500`,
+		"merge": `SELECT id FROM cases WHERE community = 'ruiyi' AND category = 'facade' AND building = '1号' AND created_at >= 1 AND created_at < 9
+			AND state IN ('received', 'dispatched', 'returned') ORDER BY created_at, id LIMIT 500`,
 		"district inbox":   `SELECT id FROM cases WHERE district = 'huangpu' ORDER BY created_at DESC, id DESC LIMIT 50`,
 		"street inbox":     `SELECT id FROM cases WHERE street = 'wuliqiao' ORDER BY created_at DESC, id DESC LIMIT 50`,
 		"community inbox":  `SELECT id FROM cases WHERE community = 'ruiyi' ORDER BY created_at DESC, id DESC LIMIT 50`,
