@@ -201,6 +201,9 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request) {
 	now := c.cfg.Now()
 	if f.After != "" {
 		after, err := c.cfg.Cases.Case(r.Context(), f.After)
+		if err == nil && !p.CanSee(after.Community) {
+			err = fmt.Errorf("%w: case %s", errNotFound, f.After)
+		}
 		if err != nil {
 			c.fail(w, r, err)
 			return

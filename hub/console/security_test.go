@@ -300,6 +300,7 @@ func TestInboxInjection(t *testing.T) {
 	f := newFixture(t, false)
 	f.standardAccounts()
 	f.newCase("squad", cases.NewCase{Source: cases.SourceHotline, Community: "sangcheng"})
+	xh := f.newCase("bureau", cases.NewCase{Source: cases.SourceHotline, Community: "hengfu"})
 	c := f.login("huangpu")
 	tests := []struct {
 		name, query, want string
@@ -310,6 +311,7 @@ func TestInboxInjection(t *testing.T) {
 		{"source", "source=" + url.QueryEscape("kiosk' --"), "unknown source"},
 		{"after union", "after=" + url.QueryEscape("1 UNION SELECT phone FROM cases--"), "after"},
 		{"after unknown id", "after=no-such-case", ""},
+		{"after a case of another district", "after=" + xh.ID, ""},
 		{"overdue", "overdue=" + url.QueryEscape("1 OR 1=1"), "unknown overdue"},
 		{"duesoon", "duesoon=true", "unknown duesoon"},
 		{"state twice", "state=received&state=closed", "state given twice"},
