@@ -225,9 +225,14 @@ type problem struct {
 	Back    string // a link back, if any
 }
 
-// fail renders the error page with a message key.
+// fail renders the error page with a message key. After a POST the
+// language link leads to back (the form), not to the POST's URL.
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, code int, key, back string) {
-	p.render(w, r, code, "error", "err.title", "", problem{Message: key, Back: back})
+	self := ""
+	if r.Method != http.MethodGet && back != "" {
+		self = back
+	}
+	p.render(w, r, code, "error", "err.title", self, problem{Message: key, Back: back})
 }
 
 // internal logs err and renders the error page with a 500.
