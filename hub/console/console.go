@@ -34,6 +34,7 @@ import (
 	"github.com/shequ/shequ/hub/accounts"
 	"github.com/shequ/shequ/hub/api"
 	"github.com/shequ/shequ/hub/cases"
+	"github.com/shequ/shequ/hub/htmlpage"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/report"
 	"github.com/shequ/shequ/hub/store"
@@ -242,16 +243,8 @@ func must[T any](v T, err error) T {
 // secure sets the headers every console reply carries: a strict
 // Content-Security-Policy (only the hub's own scripts, styles and images),
 // no framing, no MIME sniffing, no referrer to other sites.
-func secure(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
-		next.ServeHTTP(w, r)
-	})
-}
+var secure = htmlpage.Secure("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+	"same-origin")
 
 // page is what every template gets.
 type page struct {
@@ -392,8 +385,7 @@ func (c *Console) setLang(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("to") == string(En) {
 		to = En
 	}
-	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(to), Path: "/", MaxAge: 365 * 24 * 3600,
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, htmlpage.LangCookieOf(r, to))
 	http.Redirect(w, r, localPath(r.URL.Query().Get("back")), http.StatusSeeOther)
 }
 

@@ -3,32 +3,26 @@ package console
 import (
 	"net/http"
 	"strings"
+
+	"github.com/shequ/shequ/hub/htmlpage"
 )
 
 // Lang is a console language.
-type Lang string
+type Lang = htmlpage.Lang
 
 // Languages: Simplified Chinese first (the default), English second.
 const (
-	Zh Lang = "zh"
-	En Lang = "en"
+	Zh = htmlpage.Zh
+	En = htmlpage.En
 )
 
-// langCookie remembers the language a user picked.
-const langCookie = "shequ_lang"
-
 // langOf returns the request's language: the cookie, else Chinese.
-func langOf(r *http.Request) Lang {
-	if c, err := r.Cookie(langCookie); err == nil && c.Value == string(En) {
-		return En
-	}
-	return Zh
-}
+func langOf(r *http.Request) Lang { return htmlpage.CookieLang(r) }
 
 // messages is the console's one message table: every UI string, Chinese
 // first, English second. Keys with a dot are labels of stored values
 // ("state.received"); label falls back to the value itself.
-var messages = map[string][2]string{
+var messages = htmlpage.Labels.With(htmlpage.Messages{
 	"app":              {"社区城管工作台", "Shequ staff console"},
 	"login":            {"登录", "Log in"},
 	"logout":           {"退出", "Log out"},
@@ -176,24 +170,6 @@ var messages = map[string][2]string{
 	"source.partner": {"共建单位", "Partner"},
 	"source.hotline": {"12345 热线", "12345 hotline"},
 
-	"kind.complaint":    {"投诉", "Complaint"},
-	"kind.consultation": {"咨询", "Question"},
-	"kind.help":         {"求助", "Help request"},
-	"kind.suggestion":   {"建议", "Suggestion"},
-
-	"category.illegal_construction": {"违法搭建", "Illegal construction"},
-	"category.load_bearing":         {"破坏房屋承重结构", "Load-bearing damage"},
-	"category.change_of_use":        {"擅自改变物业使用性质", "Change of use"},
-	"category.facade":               {"破坏房屋外貌", "Facade damage"},
-	"category.illegal_renting":      {"房屋违规租赁", "Illegal renting"},
-	"category.green_space":          {"占绿毁绿", "Green space"},
-	"category.property_duty":        {"物业未履职尽责", "Property management duty"},
-	"category.other":                {"其他", "Other"},
-
-	"rating.satisfied":           {"满意", "Satisfied"},
-	"rating.basically_satisfied": {"基本满意", "Basically satisfied"},
-	"rating.not_satisfied":       {"不满意", "Not satisfied"},
-
 	"role.bureau_admin":   {"市局管理员", "Bureau admin"},
 	"role.district_admin": {"区局管理员", "District admin"},
 	"role.squad_leader":   {"中队长", "Squad leader"},
@@ -221,33 +197,15 @@ var messages = map[string][2]string{
 	"status.transcoding": {"转码中", "Transcoding"},
 	"status.ready":       {"可用", "Ready"},
 	"status.failed":      {"失败", "Failed"},
-}
+})
 
 // T returns the message of key in lang; an unknown key is returned as is
 // (a test checks that every key the templates use exists).
-func T(lang Lang, key string) string {
-	m, ok := messages[key]
-	if !ok {
-		return key
-	}
-	if lang == En {
-		return m[1]
-	}
-	return m[0]
-}
+func T(lang Lang, key string) string { return messages.T(lang, key) }
 
 // label returns the label of a stored value ("state", "received"), or the
 // value itself when the table has none.
-func label(lang Lang, group, value string) string {
-	if value == "" {
-		return ""
-	}
-	key := group + "." + value
-	if _, ok := messages[key]; !ok {
-		return value
-	}
-	return T(lang, key)
-}
+func label(lang Lang, group, value string) string { return messages.Label(lang, group, value) }
 
 // keysUsed lists the message keys a template source refers to with
 // {{t $.Lang "key"}}, for the test that every one exists.

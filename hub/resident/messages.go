@@ -6,19 +6,18 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/shequ/shequ/hub/htmlpage"
 )
 
 // Lang is a page language.
-type Lang string
+type Lang = htmlpage.Lang
 
 // Languages: Simplified Chinese first (the default), English second.
 const (
-	Zh Lang = "zh"
-	En Lang = "en"
+	Zh = htmlpage.Zh
+	En = htmlpage.En
 )
-
-// langCookie remembers the language picked (the staff console's cookie).
-const langCookie = "shequ_lang"
 
 // langOf returns the request's language: ?lang=en|zh (remembered in a
 // cookie), else the cookie, else Chinese.
@@ -26,15 +25,11 @@ func langOf(w http.ResponseWriter, r *http.Request) Lang {
 	switch q := r.URL.Query().Get("lang"); q {
 	case string(Zh), string(En):
 		if w != nil {
-			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: q, Path: "/", MaxAge: 365 * 24 * 3600,
-				Secure: r.TLS != nil, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+			http.SetCookie(w, htmlpage.LangCookieOf(r, Lang(q)))
 		}
 		return Lang(q)
 	}
-	if c, err := r.Cookie(langCookie); err == nil && c.Value == string(En) {
-		return En
-	}
-	return Zh
+	return htmlpage.CookieLang(r)
 }
 
 // otherLangURL is the page at self (a path and query; the request's own
@@ -60,7 +55,7 @@ func otherLangURL(r *http.Request, self string, lang Lang) string {
 // messages is the one message table of the pages: every UI string,
 // Chinese first, English second. Keys with a dot are labels of values
 // ("kind.complaint").
-var messages = map[string][2]string{
+var messages = htmlpage.Labels.With(htmlpage.Messages{
 	"app":        {"城管码 · 社区城管", "Shequ city management"},
 	"lang.other": {"English", "中文"},
 
@@ -157,38 +152,11 @@ var messages = map[string][2]string{
 	"err.notrateable":    {"此工单现在不能评价（尚未答复，或已评价）。", "This case cannot be rated now (not answered yet, or rated already)."},
 	"err.internal":       {"系统暂时无法处理，请稍后再试。您填写的内容未丢失，可返回后重新提交。", "The system could not handle this now; please try again later. Go back: what you entered is still there."},
 	"err.back":           {"返回", "Back"},
-
-	"kind.complaint":    {"投诉", "Complaint"},
-	"kind.consultation": {"咨询", "Question"},
-	"kind.help":         {"求助", "Help request"},
-	"kind.suggestion":   {"建议", "Suggestion"},
-
-	"category.illegal_construction": {"违法搭建", "Illegal construction"},
-	"category.load_bearing":         {"破坏房屋承重结构", "Load-bearing damage"},
-	"category.change_of_use":        {"擅自改变物业使用性质", "Change of use"},
-	"category.facade":               {"破坏房屋外貌", "Facade damage"},
-	"category.illegal_renting":      {"房屋违规租赁", "Illegal renting"},
-	"category.green_space":          {"占绿毁绿", "Green space"},
-	"category.property_duty":        {"物业未履职尽责", "Property management duty"},
-	"category.other":                {"其他", "Other"},
-
-	"rating.satisfied":           {"满意", "Satisfied"},
-	"rating.basically_satisfied": {"基本满意", "Basically satisfied"},
-	"rating.not_satisfied":       {"不满意", "Not satisfied"},
-}
+})
 
 // T returns the message of key in lang; an unknown key is returned as is
 // (a test checks that every key the templates and the code use exists).
-func T(lang Lang, key string) string {
-	m, ok := messages[key]
-	if !ok {
-		return key
-	}
-	if lang == En {
-		return m[1]
-	}
-	return m[0]
-}
+func T(lang Lang, key string) string { return messages.T(lang, key) }
 
 // Tf formats the message of key in lang with args.
 func Tf(lang Lang, key string, args ...any) string {

@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/shequ/shequ/hub/cases"
+	"github.com/shequ/shequ/hub/htmlpage"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/ratelimit"
 	"github.com/shequ/shequ/hub/store"
@@ -174,16 +175,8 @@ func (p *Pages) Register(m Mux) {
 // Policy (only the hub's own styles and images, no script at all), no
 // framing, no MIME sniffing, no referrer to other sites (the follow link
 // carries its key).
-func secure(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		next.ServeHTTP(w, r)
-	})
-}
+var secure = htmlpage.Secure("default-src 'self'; script-src 'none'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+	"no-referrer")
 
 // page is what every template gets.
 type page struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shequ/shequ/hub/cases"
+	"github.com/shequ/shequ/hub/htmlpage"
 	"github.com/shequ/shequ/hub/ratelimit"
 	"github.com/shequ/shequ/protocol"
 )
@@ -90,12 +91,12 @@ func TestFormPage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.AddCookie(&http.Cookie{Name: langCookie, Value: "en"})
+		req.AddCookie(&http.Cookie{Name: htmlpage.LangCookie, Value: "en"})
 		if r := f.do(req); !strings.Contains(r.Body, "Report a problem") {
 			t.Errorf("the cookie did not switch to English")
 		}
 		r := f.get("/s?c=sangcheng&lang=en")
-		if !strings.Contains(r.Header.Get("Set-Cookie"), langCookie+"=en") {
+		if !strings.Contains(r.Header.Get("Set-Cookie"), htmlpage.LangCookie+"=en") {
 			t.Errorf("?lang=en set no cookie: %q", r.Header.Get("Set-Cookie"))
 		}
 	})
