@@ -127,11 +127,13 @@ func New(cfg Config) (*Console, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	tm, err := parseTemplates()
+	c := &Console{cfg: cfg, log: log}
+	tm, err := parseTemplates(c.nodeName)
 	if err != nil {
 		return nil, err
 	}
-	return &Console{cfg: cfg, log: log, tmpl: tm}, nil
+	c.tmpl = tm
+	return c, nil
 }
 
 // pages are the templates that render a whole page, each with one of the
@@ -142,13 +144,15 @@ var pages = map[string]string{
 	"tasks": "phone", "task": "phone", "checkin": "phone", "phone_error": "phone",
 }
 
-func parseTemplates() (map[string]*template.Template, error) {
+// parseTemplates parses every page with its layout; node names an org
+// node for the templates.
+func parseTemplates(node func(string) string) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"t":     T,
 		"label": label,
 		"time":  fmtTime,
 		"date":  fmtDate,
-		"node":  func(string) string { return "" }, // replaced per console in render
+		"node":  node,
 		"has":   func(list []string, v string) bool { return contains(list, v) },
 	}
 	out := make(map[string]*template.Template)
@@ -301,15 +305,8 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name,
 	a, _ := accounts.CurrentAccount(r.Context())
 	p := page{Lang: langOf(r), Title: title, Account: a, CSRF: accounts.CSRF(r.Context()), Path: r.URL.RequestURI(),
 		Flash: flashOf(r), Nav: navFor(a.Role, r.URL.Path), Data: data}
-	t, err := t.Clone()
-	if err == nil {
-		t = t.Funcs(template.FuncMap{"node": c.nodeName})
-	}
 	var b strings.Builder
-	if err == nil {
-		err = t.Execute(&b, p)
-	}
-	if err != nil {
+	if err := t.Execute(&b, p); err != nil {
 		c.log.Error("rendering a page", "page", name, "err", err)
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
