@@ -27,6 +27,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -156,7 +157,11 @@ func parseTemplates(node func(string) string) (map[string]*template.Template, er
 		"has":   func(list []string, v string) bool { return contains(list, v) },
 	}
 	out := make(map[string]*template.Template)
-	for page, layout := range pages {
+	all := maps.Clone(pages)
+	for _, more := range []map[string]string{statsPages, accountPages, checkinPages} {
+		maps.Copy(all, more)
+	}
+	for page, layout := range all {
 		t, err := template.New(layout+".html").Funcs(funcs).ParseFS(templateFS,
 			"templates/"+layout+".html", "templates/"+page+".html")
 		if err != nil {
@@ -235,6 +240,14 @@ func (c *Console) Register(m Mux) {
 	m.Handle("GET /m/cases/{id}", h(officers, c.taskPage))
 	m.Handle("GET /m/checkin", h(officers, c.checkinPage))
 	m.Handle("POST /m/checkin", h(officers, c.checkin))
+	c.registerStats(m)
+	c.registerAccounts(m)
+	c.registerCheckins(m)
+}
+
+// page registers a page handler behind secure and a session of roles.
+func (c *Console) page(m Mux, pattern string, f http.HandlerFunc, roles ...accounts.Role) {
+	m.Handle(pattern, secure(c.cfg.Accounts.RequireSession(roles...)(f)))
 }
 
 func must[T any](v T, err error) T {
@@ -276,11 +289,16 @@ func navFor(role accounts.Role, path string) []navItem {
 	switch role {
 	case accounts.RoleBureauAdmin, accounts.RoleDistrictAdmin:
 		add("/cases", "nav.cases")
+		add("/stats", "nav.stats")
+		add("/checkins", "nav.checkins")
 		add("/notices", "nav.notices")
 		add("/media", "nav.media")
 		add("/fleet", "nav.fleet")
+		add("/accounts", "nav.accounts")
 	case accounts.RoleSquadLeader:
 		add("/cases", "nav.cases")
+		add("/stats", "nav.stats")
+		add("/checkins", "nav.checkins")
 		add("/notices", "nav.notices")
 		add("/m", "nav.tasks")
 	case accounts.RoleOfficer:

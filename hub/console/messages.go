@@ -22,7 +22,10 @@ func langOf(r *http.Request) Lang { return htmlpage.CookieLang(r) }
 // messages is the console's one message table: every UI string, Chinese
 // first, English second. Keys with a dot are labels of stored values
 // ("state.received"); label falls back to the value itself.
-var messages = htmlpage.Labels.With(htmlpage.Messages{
+var messages = htmlpage.Labels.With(consoleMessages).With(statsMessages).With(accountMessages).With(checkinMessages)
+
+// consoleMessages are the messages of the console's core pages.
+var consoleMessages = htmlpage.Messages{
 	"app":              {"社区城管工作台", "Shequ staff console"},
 	"login":            {"登录", "Log in"},
 	"logout":           {"退出", "Log out"},
@@ -197,7 +200,11 @@ var messages = htmlpage.Labels.With(htmlpage.Messages{
 	"status.transcoding": {"转码中", "Transcoding"},
 	"status.ready":       {"可用", "Ready"},
 	"status.failed":      {"失败", "Failed"},
-})
+	"nav.stats":          {"数据分析", "Analysis"},
+	"nav.checkins":       {"驻点签到", "Check-ins"},
+	"nav.accounts":       {"账号管理", "Accounts"},
+	"nav.me":             {"修改密码", "Change password"},
+}
 
 // T returns the message of key in lang; an unknown key is returned as is
 // (a test checks that every key the templates use exists).
