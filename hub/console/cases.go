@@ -678,7 +678,7 @@ func (c *Console) tasksPage(w http.ResponseWriter, r *http.Request) {
 	for i := range d.Answered {
 		d.Answered[i] = cases.View(d.Answered[i], p)
 	}
-	if d.Checkins, err = c.cfg.Store.Checkins(ctx, a.ID, nil, 5); err != nil {
+	if d.Checkins, err = c.cfg.Store.Checkins(ctx, store.CheckinFilter{Officer: a.ID, Limit: 5}); err != nil {
 		c.fail(w, r, err)
 		return
 	}

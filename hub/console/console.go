@@ -52,7 +52,7 @@ var staticFS embed.FS
 type Store interface {
 	Accounts(ctx context.Context) ([]store.AccountRecord, error)
 	AddCheckin(ctx context.Context, c store.Checkin) (store.Checkin, bool, error)
-	Checkins(ctx context.Context, officer string, communities []string, limit int) ([]store.Checkin, error)
+	Checkins(ctx context.Context, f store.CheckinFilter) ([]store.Checkin, error)
 	MediaList(ctx context.Context) ([]store.MediaRecord, error)
 }
 

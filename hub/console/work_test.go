@@ -214,7 +214,7 @@ func TestCheckin(t *testing.T) {
 		return u.RawQuery
 	}
 	count := func() int {
-		cs, err := f.st.Checkins(context.Background(), f.accounts["officer-a"].ID, nil, 100)
+		cs, err := f.st.Checkins(context.Background(), store.CheckinFilter{Officer: f.accounts["officer-a"].ID, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

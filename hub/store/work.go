@@ -141,24 +141,36 @@ func scanCheckin(sc scanner) (Checkin, error) {
 	return c, err
 }
 
-// Checkins returns the newest check-ins of an officer (officer set) or of
-// communities (communities set), at most limit.
-func (s *SQLite) Checkins(ctx context.Context, officer string, communities []string, limit int) ([]Checkin, error) {
+// CheckinFilter selects check-ins; empty fields do not filter.
+type CheckinFilter struct {
+	Officer     string
+	Communities []string // any of them
+	Since       time.Time
+	Limit       int // default and maximum MaxCasePage
+}
+
+// Checkins returns the newest check-ins the filter selects.
+func (s *SQLite) Checkins(ctx context.Context, f CheckinFilter) ([]Checkin, error) {
+	limit := f.Limit
 	if limit <= 0 || limit > MaxCasePage {
 		limit = MaxCasePage
 	}
 	q := `SELECT ` + checkinCols + ` FROM checkins`
 	var args []any
 	var where []string
-	if officer != "" {
+	if f.Officer != "" {
 		where = append(where, "officer = ?")
-		args = append(args, officer)
+		args = append(args, f.Officer)
 	}
-	if len(communities) > 0 {
-		where = append(where, "community IN (?"+strings.Repeat(", ?", len(communities)-1)+")")
-		for _, c := range communities {
+	if len(f.Communities) > 0 {
+		where = append(where, "community IN (?"+strings.Repeat(", ?", len(f.Communities)-1)+")")
+		for _, c := range f.Communities {
 			args = append(args, c)
 		}
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "at >= ?")
+		args = append(args, f.Since.UnixNano())
 	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

@@ -55,6 +55,9 @@ func TestCheckinsIdempotent(t *testing.T) {
 	if err != nil || !dup || got.ID != "c1" {
 		t.Fatalf("second: %+v dup=%v %v", got, dup, err)
 	}
+	if got, err := s.Checkins(ctx, CheckinFilter{Since: caseBase.Add(time.Second)}); err != nil || len(got) != 0 {
+		t.Errorf("Checkins since after the only one = %d, %v", len(got), err)
+	}
 	bad := c
 	bad.ID, bad.Slot, bad.Kind = "c3", 101, "party"
 	if _, _, err := s.AddCheckin(ctx, bad); err == nil {
@@ -65,7 +68,7 @@ func TestCheckinsIdempotent(t *testing.T) {
 		comms   []string
 		want    int
 	}{{"o1", nil, 1}, {"o2", nil, 0}, {"", []string{"sangcheng"}, 1}, {"", []string{"ruiyi"}, 0}} {
-		got, err := s.Checkins(ctx, q.officer, q.comms, 10)
+		got, err := s.Checkins(ctx, CheckinFilter{Officer: q.officer, Communities: q.comms, Limit: 10})
 		if err != nil || len(got) != q.want {
 			t.Errorf("Checkins(%q, %v) = %d, %v; want %d", q.officer, q.comms, len(got), err, q.want)
 		}
