@@ -51,11 +51,17 @@ func (h *Hub) backfillCases(ctx context.Context, cs *cases.Service) (int, error)
 // caseChanged is called after every committed change of a case: the board
 // of the kiosk it was filed at is published again.
 func (h *Hub) caseChanged(_ context.Context, c cases.Case) {
-	if c.Kiosk == "" {
-		return
+	if c.Kiosk != "" {
+		h.markBoards(c.Kiosk)
 	}
+}
+
+// markBoards has the board loop publish the kiosks' case boards again.
+func (h *Hub) markBoards(kiosks ...string) {
 	h.boardMu.Lock()
-	h.boardDirty[c.Kiosk] = true
+	for _, k := range kiosks {
+		h.boardDirty[k] = true
+	}
 	h.boardMu.Unlock()
 	select {
 	case h.boardCh <- struct{}{}:
@@ -85,15 +91,10 @@ func (h *Hub) boardLoop(ctx context.Context) {
 	}
 }
 
-// publishAllBoards publishes every kiosk's case board (at start and after
-// a reconnection to the broker, which may have lost retained messages).
-func (h *Hub) publishAllBoards(ctx context.Context) {
-	for _, k := range h.kioskIDs() {
-		if err := h.publishBoard(ctx, k); err != nil {
-			h.log.Error("publishing a case board failed", "kiosk", k, "err", err)
-		}
-	}
-}
+// publishAllBoards has every kiosk's case board published again by the
+// board loop (at start, and after a reconnection to the broker, which may
+// have lost retained messages), off the caller's path.
+func (h *Hub) publishAllBoards() { h.markBoards(h.kioskIDs()...) }
 
 // caseBoard builds the public board of a kiosk: its most recently updated
 // cases with state and answer, no personal data.

@@ -427,7 +427,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	} else if n > 0 {
 		h.log.Info("created the cases of stored feedback", "cases", n)
 	}
-	h.publishAllBoards(ctx)
+	h.publishAllBoards()
 
 	loopCtx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -561,7 +561,7 @@ func (h *Hub) loop(ctx context.Context) {
 			h.log.Error("republishing desired state failed; retrying on the next tick", "err", err)
 		}
 		if force {
-			h.publishAllBoards(ctx)
+			h.publishAllBoards()
 		}
 		h.escalate(ctx, h.cases)
 		h.accessMu.Lock()
