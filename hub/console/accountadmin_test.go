@@ -529,3 +529,23 @@ func TestAccountPagesEnglish(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountMessages: the notices and labels the account pages pick at
+// run time exist in both languages.
+func TestAccountMessages(t *testing.T) {
+	keys := slices.Clone(accountDone)
+	keys = append(keys, "acct.err.username", "acct.err.display", "acct.err.taken", "acct.err.role", "acct.err.level",
+		"acct.err.weak", "acct.err.mismatch", "acct.err.forbidden", "acct.err.date", "me.err.current", "me.err.same")
+	for _, l := range []string{"city", "district", "street", "community"} {
+		keys = append(keys, "level."+l)
+	}
+	for _, a := range []string{"account.create", "account.set_role", "account.set_password", "account.lock", "account.unlock",
+		"login.success", "login.failure", "logout", "password.change_failure", "session.renew"} {
+		keys = append(keys, "aact."+a)
+	}
+	for _, k := range keys {
+		if m, ok := messages[k]; !ok || m[0] == "" || m[1] == "" {
+			t.Errorf("message %q missing or empty: %q", k, m)
+		}
+	}
+}
