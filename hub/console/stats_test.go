@@ -444,3 +444,52 @@ func TestStatsMessages(t *testing.T) {
 		}
 	}
 }
+
+// seedBench stores -console.cases cases as BenchmarkPages does (benchCase).
+func seedBench(b *testing.B, f *fixture) {
+	officer := f.accounts["officer-a"].ID
+	n := *benchCases
+	start := time.Now()
+	const batch = 10_000
+	for lo := 0; lo < n; lo += batch {
+		var cs []store.CaseRecord
+		var evs []store.CaseEvent
+		for i := lo; i < min(lo+batch, n); i++ {
+			c, ev := benchCase(i, n, officer)
+			cs = append(cs, c)
+			evs = append(evs, ev...)
+		}
+		if err := f.st.BulkInsertCases(context.Background(), cs, evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("seeded %d cases in %v", n, time.Since(start).Round(time.Millisecond))
+}
+
+// BenchmarkStats seeds -console.cases cases (default 1,000,000, see
+// benchCase) and measures the analysis page over HTTP as the district
+// admin of Huangpu (two thirds of the cases) for the last 30 and 365 days,
+// reporting p50 and p99 of one request. Run it alone:
+//
+//	go test ./hub/console -run '^$' -bench BenchmarkStats -benchtime 50x
+func BenchmarkStats(b *testing.B) {
+	f := newFixture(b, true)
+	f.standardAccounts()
+	seedBench(b, f)
+	c := benchLogin(b, f, "huangpu")
+	for _, days := range []string{"30", "365"} {
+		b.Run(days+"d", func(b *testing.B) {
+			path := "/stats?period=" + days
+			c.get(b, path, `id="t-ranking"`)
+			var lat []time.Duration
+			for b.Loop() {
+				t := time.Now()
+				c.get(b, path, `id="t-ranking"`)
+				lat = append(lat, time.Since(t))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
