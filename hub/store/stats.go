@@ -121,6 +121,10 @@ type Stats struct {
 // Stats computes an analysis report. Everything is counted in SQLite:
 // the totals from case_stats_daily (schema 9), overdue cases and the
 // median from their covering indexes, check-ins from checkins_community.
+// The queries share no transaction (a read transaction here would take
+// the write lock: the store begins transactions IMMEDIATE), so a case
+// that changes meanwhile may count by its old state in one table and by
+// its new one in another.
 func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
 	var out Stats
 	switch {
