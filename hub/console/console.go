@@ -54,6 +54,7 @@ type Store interface {
 	AddCheckin(ctx context.Context, c store.Checkin) (store.Checkin, bool, error)
 	Checkins(ctx context.Context, f store.CheckinFilter) ([]store.Checkin, error)
 	MediaList(ctx context.Context) ([]store.MediaRecord, error)
+	Stats(ctx context.Context, q store.StatsQuery) (store.Stats, error)
 }
 
 // Notices creates, withdraws and lists notices, and lists kiosks

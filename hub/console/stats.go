@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"encoding/csv"
 	"fmt"
 	"html/template"
@@ -87,12 +86,6 @@ const MaxStatsDays = 366
 // MinRankCases is the fewest cases received in the period for a
 // workstation to be ranked.
 const MinRankCases = 5
-
-// statsStore computes analysis reports (hub/store.SQLite); the console's
-// Store provides it.
-type statsStore interface {
-	Stats(ctx context.Context, q store.StatsQuery) (store.Stats, error)
-}
 
 // registerStats adds the analysis pages.
 func (c *Console) registerStats(m Mux) {
@@ -278,11 +271,7 @@ func (c *Console) statsReport(r *http.Request) (statsData, error) {
 	d.Weekly = to-from+1 > 31
 	var st store.Stats
 	if len(scope) > 0 {
-		ss, ok := c.cfg.Store.(statsStore)
-		if !ok {
-			return d, fmt.Errorf("console: the store computes no analysis")
-		}
-		st, err = ss.Stats(r.Context(), store.StatsQuery{Communities: scope, From: from, To: to, Now: now, Weekly: d.Weekly})
+		st, err = c.cfg.Store.Stats(r.Context(), store.StatsQuery{Communities: scope, From: from, To: to, Now: now, Weekly: d.Weekly})
 		if err != nil {
 			return d, err
 		}
