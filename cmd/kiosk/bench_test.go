@@ -155,7 +155,8 @@ func measure(b *testing.B, pid, xpid int) usage {
 	}
 }
 
-// xServerPID finds the Xvfb serving disp: $XVFB_PID (exported by
+// xServerPID finds the X server serving disp when the benchmark did not
+// start it ($SHEQU_XTEST_DISPLAY): $XVFB_PID (exported by
 // packaging/dev/xvfb.sh), or the Xvfb started with disp on its command line.
 func xServerPID(b *testing.B, disp string) int {
 	b.Helper()
@@ -208,8 +209,10 @@ func BenchmarkAttractVideoCPU(b *testing.B) {
 		Media: []protocol.LocalMedia{{SHA256: sha, Kind: protocol.MediaVideo, Path: clip}},
 	}}
 	socket := serveAgent(b, agent)
-	disp := xtest.Display(b)
-	xpid := xServerPID(b, disp)
+	disp, xpid := xtest.Server(b)
+	if xpid == 0 {
+		xpid = xServerPID(b, disp)
+	}
 	env := append(os.Environ(), "DISPLAY="+disp, "LANG=zh_CN.UTF-8", "LIBGL_ALWAYS_SOFTWARE=1", "FYNE_SCALE=1")
 
 	run := func(name string, args ...string) usage {

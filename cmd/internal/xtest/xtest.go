@@ -1,6 +1,6 @@
 // Package xtest gives the tests of the commands a real X display and
-// screenshots of it: $DISPLAY when it answers, or a private Xvfb the size
-// of a portrait kiosk screen. It is test support, used only from _test.go
+// screenshots of it: a private Xvfb the size of a portrait kiosk screen
+// (or $SHEQU_XTEST_DISPLAY, to watch a test on a real screen). It is test support, used only from _test.go
 // files of the cmd packages.
 package xtest
 
@@ -17,15 +17,30 @@ import (
 	"time"
 )
 
-// Display returns an X display to draw on: $DISPLAY when it answers,
-// otherwise a private Xvfb (1080×1920×24) stopped when the test ends. Xvfb
-// chooses a free display number itself (-displayfd), so test binaries
-// running at the same time never race for one. A missing Xvfb fails the
+// Display returns an X display to draw on: a private Xvfb (1080×1920×24)
+// stopped when the test ends. It never uses $DISPLAY: test binaries run in
+// parallel, and a screenshot of a shared screen can show another test's
+// window (CI saw a kiosk test capture the e2e test's full-screen kiosk).
+// Xvfb chooses a free display number itself (-displayfd), so tests running
+// at the same time never race for one. $SHEQU_XTEST_DISPLAY names a display
+// to use instead, for watching one test at a time. A missing Xvfb fails the
 // test: the test command installs it.
 func Display(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("DISPLAY"); d != "" && exec.Command("xdpyinfo", "-display", d).Run() == nil {
-		return d
+	d, _ := Server(t)
+	return d
+}
+
+// Server is Display that also returns the X server's process id, for
+// measuring its CPU; the id is 0 for $SHEQU_XTEST_DISPLAY, whose server the
+// test did not start.
+func Server(t testing.TB) (display string, pid int) {
+	t.Helper()
+	if d := os.Getenv("SHEQU_XTEST_DISPLAY"); d != "" {
+		if err := exec.Command("xdpyinfo", "-display", d).Run(); err != nil {
+			t.Fatalf("SHEQU_XTEST_DISPLAY=%s does not answer: %v", d, err)
+		}
+		return d, 0
 	}
 	xvfb, err := exec.LookPath("Xvfb")
 	if err != nil {
@@ -46,7 +61,8 @@ func Display(t testing.TB) string {
 		if err := cmd.Process.Kill(); err != nil {
 			t.Logf("kill Xvfb: %v", err)
 		}
-		if err := cmd.Wait(); err != nil {
+		// Wait reports the kill itself; anything else is worth a line.
+		if err := cmd.Wait(); err != nil && cmd.ProcessState.String() != "signal: killed" {
 			t.Logf("Xvfb exited: %v", err)
 		}
 	})
@@ -61,10 +77,10 @@ func Display(t testing.TB) string {
 		if n == "" {
 			t.Fatal("Xvfb exited without a display")
 		}
-		return ":" + n
+		return ":" + n, cmd.Process.Pid
 	case <-time.After(30 * time.Second):
 		t.Fatal("Xvfb did not report its display within 30 s")
-		return ""
+		return "", 0
 	}
 }
 
