@@ -15,7 +15,6 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
-	"fyne.io/fyne/v2/widget"
 	_ "golang.org/x/image/webp" // attract images: WebP
 
 	"github.com/shequ/shequ/kiosk/i18n"
@@ -332,12 +331,8 @@ func (u *UI) attractCard(v screen.View, n protocol.Notice) fyne.CanvasObject {
 	if n.Priority != protocol.PriorityNormal {
 		tag = u.t(v, i18n.PriorityKey(n.Priority)) + " · " + tag
 	}
-	rich := func(s string, size fyne.ThemeSizeName, bold bool) *widget.RichText {
-		rt := widget.NewRichText(&widget.TextSegment{Text: s, Style: widget.RichTextStyle{
-			ColorName: theme.ColorNameForegroundOnPrimary, SizeName: size, TextStyle: fyne.TextStyle{Bold: bold},
-		}})
-		rt.Wrapping = fyne.TextWrapWord
-		return rt
+	rich := func(s string, size fyne.ThemeSizeName, bold bool) *wrapText {
+		return newWrapText(s, size, bold, theme.ColorNameForegroundOnPrimary)
 	}
 	station := v.Station.Name
 	if station == "" {

@@ -1,7 +1,10 @@
 package ui
 
 import (
+	"image/color"
+
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -16,8 +19,7 @@ func (u *UI) errorText(v screen.View) fyne.CanvasObject {
 	if v.Err == "" {
 		return gap(0)
 	}
-	msg := text(u.t(v, v.Err), theme.SizeNameSubHeadingText, true)
-	msg.Importance = widget.DangerImportance
+	msg := newWrapText(u.t(v, v.Err), theme.SizeNameSubHeadingText, true, theme.ColorNameError)
 	return msg
 }
 
@@ -77,21 +79,41 @@ func (u *UI) caseResult(v screen.View) fyne.CanvasObject {
 		body.Add(text(u.t(v, i18n.CaseRatePrompt), theme.SizeNameHeadingText, true))
 		row := container.NewGridWithColumns(len(protocol.Ratings))
 		for _, r := range protocol.Ratings {
-			imp := widget.HighImportance
-			if r == protocol.RatingNotSatisfied {
-				imp = widget.DangerImportance
-			}
-			b := widget.NewButton(u.t(v, i18n.RatingKey(r)), func() { u.rate(r) })
-			b.Importance = imp
-			if v.Submitting {
-				b.Disable()
-			}
-			row.Add(minHeight(b, 200))
+			row.Add(u.ratingTile(v, r))
 		}
 		body.Add(row)
 	}
 	body.Add(u.errorText(v))
 	return u.step(v, i18n.CaseTitle, container.NewVScroll(body), u.backButton(v))
+}
+
+// ratingColors are the rating tiles' backgrounds: green for satisfied,
+// blue for basically satisfied, red for not satisfied (which reopens the
+// case), so the three read apart at a glance.
+var ratingColors = map[protocol.Rating]color.Color{
+	protocol.RatingSatisfied:          colorSuccess,
+	protocol.RatingBasicallySatisfied: colorPrimary,
+	protocol.RatingNotSatisfied:       colorUrgent,
+}
+
+// ratingTile is one rating choice: a tall coloured tile with the rating in
+// large white type (elderly residents read it from arm's length). While a
+// rating is being sent the tiles are grey and do nothing.
+func (u *UI) ratingTile(v screen.View, r protocol.Rating) fyne.CanvasObject {
+	label := u.t(v, i18n.RatingKey(r))
+	bg, onTap := ratingColors[r], func() { u.rate(r) }
+	if v.Submitting {
+		bg, onTap = colorButton, nil
+	}
+	rect := canvas.NewRectangle(bg)
+	rect.CornerRadius = 16
+	rect.SetMinSize(fyne.NewSize(0, 200))
+	size := float32(64)
+	if v.Lang == i18n.En {
+		size = 30 // "Basically satisfied" must fit a third of the width
+	}
+	t := colored(label, colorWhite, size, true, fyne.TextAlignCenter)
+	return newTapArea(label, container.NewStack(rect, container.NewCenter(t)), onTap)
 }
 
 // rated thanks the resident for a rating.

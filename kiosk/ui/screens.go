@@ -176,12 +176,8 @@ func (u *UI) stationInfo(v screen.View) fyne.CanvasObject {
 // urgent is the red takeover screen.
 func (u *UI) urgent(v screen.View) fyne.CanvasObject {
 	n := v.Notice
-	white := func(s string, size fyne.ThemeSizeName, bold bool) *widget.RichText {
-		rt := widget.NewRichText(&widget.TextSegment{Text: s, Style: widget.RichTextStyle{
-			ColorName: theme.ColorNameForegroundOnError, SizeName: size, TextStyle: fyne.TextStyle{Bold: bold},
-		}})
-		rt.Wrapping = fyne.TextWrapWord
-		return rt
+	white := func(s string, size fyne.ThemeSizeName, bold bool) *wrapText {
+		return newWrapText(s, size, bold, theme.ColorNameForegroundOnError)
 	}
 	toggle := widget.NewButton(u.t(v, i18n.LangToggle), func() { u.model.ToggleLang(u.now()) })
 	top := container.NewBorder(nil, nil, nil, minHeight(toggle, 96),
@@ -273,8 +269,7 @@ func (u *UI) keypad(v screen.View) fyne.CanvasObject {
 		top.Add(text(u.t(v, i18n.PhoneHint), theme.SizeNameText, false))
 	}
 	if v.Err != "" {
-		msg := text(u.t(v, v.Err), theme.SizeNameSubHeadingText, true)
-		msg.Importance = widget.DangerImportance
+		msg := newWrapText(u.t(v, v.Err), theme.SizeNameSubHeadingText, true, theme.ColorNameError)
 		top.Add(msg)
 	}
 	skip := button(u.t(v, i18n.Skip), widget.MediumImportance, buttonHeight, func() { u.model.Skip(u.now()) })
@@ -364,8 +359,7 @@ func (u *UI) confirm(v screen.View) fyne.CanvasObject {
 	}
 	content := container.NewVBox(panel(colorCard, rows))
 	if v.Err != "" {
-		msg := text(u.t(v, v.Err), theme.SizeNameSubHeadingText, true)
-		msg.Importance = widget.DangerImportance
+		msg := newWrapText(u.t(v, v.Err), theme.SizeNameSubHeadingText, true, theme.ColorNameError)
 		content.Add(msg)
 	}
 	label := u.t(v, i18n.Submit)

@@ -23,8 +23,7 @@ func (u *UI) setup(v screen.View) fyne.CanvasObject {
 	)))
 	content := container.NewVBox(panel(colorCard, claimCells(v.ClaimCode)))
 	if v.Err != "" {
-		msg := text(u.t(v, v.Err), theme.SizeNameSubHeadingText, true)
-		msg.Importance = widget.DangerImportance
+		msg := newWrapText(u.t(v, v.Err), theme.SizeNameSubHeadingText, true, theme.ColorNameError)
 		content.Add(msg)
 		if v.ErrDetail != "" {
 			// The agent's own reason, for the technician.

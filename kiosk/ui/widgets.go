@@ -66,13 +66,9 @@ func key(label string, size float32, onTap func()) fyne.CanvasObject {
 	return newTapArea(label, container.NewStack(r, container.NewCenter(colored(label, colorForeground, size, true, fyne.TextAlignCenter))), onTap)
 }
 
-// text is a wrapped label.
-func text(s string, size fyne.ThemeSizeName, bold bool) *widget.Label {
-	l := widget.NewLabel(s)
-	l.Wrapping = fyne.TextWrapWord
-	l.SizeName = size
-	l.TextStyle.Bold = bold
-	return l
+// text is a paragraph wrapped the way Chinese is typeset (see wrapText).
+func text(s string, size fyne.ThemeSizeName, bold bool) *wrapText {
+	return newWrapText(s, size, bold, "")
 }
 
 // colored is a line of text in a given colour and size.
