@@ -84,7 +84,8 @@ type fixture struct {
 	clock  *clock
 }
 
-// newFixture starts the pages. limiter nil: one that never refuses.
+// newFixture starts the pages. limiter nil: one that never refuses; the
+// attempts limiter never refuses.
 func newFixture(t testing.TB, limiter *ratelimit.Limiter) *fixture {
 	t.Helper()
 	ctx := context.Background()
@@ -118,7 +119,8 @@ func newFixture(t testing.TB, limiter *ratelimit.Limiter) *fixture {
 		limiter = ratelimit.New(1_000_000, 1_000_000, 1_000_000, 1_000_000, f.clock.Now)
 	}
 	f.pages, err = New(Config{Cases: f.cases, Store: st, Tree: tree, Secret: testSecret, Photo: normalizePhoto,
-		Limiter: limiter, Now: f.clock.Now, Log: log})
+		Limiter: limiter, Attempts: ratelimit.New(1_000_000, 1_000_000, 1_000_000, 1_000_000, f.clock.Now),
+		Now: f.clock.Now, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

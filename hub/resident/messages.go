@@ -148,6 +148,7 @@ var messages = htmlpage.Labels.With(htmlpage.Messages{
 	"err.toolarge":       {"提交的内容太大：照片最多 3 张，每张不超过 15 MB。", "Too much data: at most 3 photos of 15 MB each."},
 	"err.ratelimit":      {"提交太频繁了，请稍后再试。", "Too many submissions; please try again later."},
 	"err.ratelimit.wait": {"请在 %d 秒后再试。", "Try again in %d seconds."},
+	"err.ratelimit.form": {"提交太频繁了，请在 %d 秒后再试。您填写的内容已保留。", "Too many submissions; please try again in %d seconds. What you typed is kept."},
 	"err.key":            {"评价链接无效。请使用提交反映后获得的链接。", "This rating link is not valid; use the link you got after sending the report."},
 	"err.notrateable":    {"此工单现在不能评价（尚未答复，或已评价）。", "This case cannot be rated now (not answered yet, or rated already)."},
 	"err.internal":       {"系统暂时无法处理，请稍后再试。您填写的内容未丢失，可返回后重新提交。", "The system could not handle this now; please try again later. Go back: what you entered is still there."},

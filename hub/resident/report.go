@@ -94,7 +94,7 @@ func (p *Pages) showForm(w http.ResponseWriter, r *http.Request, code int, cname
 
 // submit serves POST /s: a report.
 func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
-	if !p.allow(w, r) {
+	if !p.allowAttempt(w, r) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxUpload)
@@ -146,6 +146,15 @@ func (p *Pages) submit(w http.ResponseWriter, r *http.Request) {
 	rep, errs := validate(values, lang)
 	if sub.TooManyPhotos {
 		errs = append(errs, T(lang, "invalid.photos"))
+	}
+	if len(errs) == 0 {
+		// The form is right: now it counts as a submission, before the
+		// photos are decoded (the costly part).
+		if ok, msg := p.allowSubmission(w, r); !ok {
+			fv.Errors = []string{msg}
+			p.showForm(w, r, http.StatusTooManyRequests, cname, kname, tok, values, fv)
+			return
+		}
 	}
 	var photos []store.Photo
 	for _, u := range sub.Photos {

@@ -76,13 +76,25 @@ const (
 	MinSecret = 32
 )
 
-// Default rate limit of submissions (reports and ratings) per client IP,
-// and of all clients together.
+// Default rate limit of submissions (reports and ratings that are stored)
+// per client IP, and of all clients together.
 const (
 	DefaultPerMinute       = 5
 	DefaultBurst           = 3
 	DefaultGlobalPerMinute = 600
 	DefaultGlobalBurst     = 100
+)
+
+// Default rate limit of attempts (every POST, also those that come back
+// with a mistake to correct) per client IP, and of all clients together.
+// It is looser than the submission limit, so a resident correcting a form
+// several times is not turned away, and still bounds the work (parsing,
+// photo decoding) one client can cause.
+const (
+	DefaultAttemptsPerMinute       = 30
+	DefaultAttemptBurst            = 10
+	DefaultGlobalAttemptsPerMinute = 3000
+	DefaultGlobalAttemptBurst      = 300
 )
 
 // Store finds a case by its ticket (*store.SQLite).
@@ -111,9 +123,14 @@ type Config struct {
 	// Photo makes an uploaded photo safe to store: decoded, resized,
 	// re-encoded without metadata (hub/photo).
 	Photo func(r io.Reader) (store.Photo, error)
-	// Limiter limits submissions per client IP; default DefaultPerMinute
-	// in bursts of DefaultBurst.
+	// Limiter limits submissions per client IP: reports and ratings that
+	// passed validation and are about to be stored (a form sent back with
+	// mistakes does not count); default DefaultPerMinute in bursts of
+	// DefaultBurst.
 	Limiter *ratelimit.Limiter
+	// Attempts limits every POST per client IP; default
+	// DefaultAttemptsPerMinute in bursts of DefaultAttemptBurst.
+	Attempts *ratelimit.Limiter
 	Now     func() time.Time // default time.Now
 	Log     *slog.Logger     // default: discard
 }
@@ -142,6 +159,10 @@ func New(cfg Config) (*Pages, error) {
 	}
 	if cfg.Limiter == nil {
 		cfg.Limiter = ratelimit.New(DefaultPerMinute, DefaultBurst, DefaultGlobalPerMinute, DefaultGlobalBurst, cfg.Now)
+	}
+	if cfg.Attempts == nil {
+		cfg.Attempts = ratelimit.New(DefaultAttemptsPerMinute, DefaultAttemptBurst,
+			DefaultGlobalAttemptsPerMinute, DefaultGlobalAttemptBurst, cfg.Now)
 	}
 	log := cfg.Log
 	if log == nil {
@@ -234,19 +255,43 @@ func (p *Pages) internal(w http.ResponseWriter, r *http.Request, err error) {
 	p.fail(w, r, http.StatusInternalServerError, "err.internal", "")
 }
 
-// allow takes a rate-limit token for the client; when refused it renders
-// the 429 page and returns false.
-func (p *Pages) allow(w http.ResponseWriter, r *http.Request) bool {
-	ok, wait := p.cfg.Limiter.Allow(clientIP(r))
+// allowAttempt takes an attempt token for the client; when refused it
+// renders the 429 page and returns false.
+func (p *Pages) allowAttempt(w http.ResponseWriter, r *http.Request) bool {
+	ok, wait := p.cfg.Attempts.Allow(clientIP(r))
 	if ok {
 		return true
 	}
-	secs := int(wait/time.Second) + 1
+	p.tooMany(w, r, wait, "")
+	return false
+}
+
+// allowSubmission takes a submission token for the client. When refused it
+// sets Retry-After and returns the message to show (the caller shows it
+// with the form, so nothing typed is lost).
+func (p *Pages) allowSubmission(w http.ResponseWriter, r *http.Request) (bool, string) {
+	ok, wait := p.cfg.Limiter.Allow(clientIP(r))
+	if ok {
+		return true, ""
+	}
+	secs := retrySeconds(wait)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	lang := langOf(w, r)
-	p.render(w, r, http.StatusTooManyRequests, "error", "err.title", "",
-		problem{Message: "err.ratelimit", Detail: fmt.Sprintf(T(lang, "err.ratelimit.wait"), secs)})
-	return false
+	return false, Tf(lang, "err.ratelimit.form", secs)
+}
+
+// tooMany renders the 429 page with Retry-After, and a way back.
+func (p *Pages) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, back string) {
+	secs := retrySeconds(wait)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	lang := langOf(w, r)
+	p.render(w, r, http.StatusTooManyRequests, "error", "err.title", back,
+		problem{Message: "err.ratelimit", Detail: fmt.Sprintf(T(lang, "err.ratelimit.wait"), secs), Back: back})
+}
+
+// retrySeconds is wait in whole seconds, rounded up.
+func retrySeconds(wait time.Duration) int {
+	return int((wait + time.Second - 1) / time.Second)
 }
 
 // clientIP is the address the request came from (the hub is reached

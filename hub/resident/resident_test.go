@@ -379,27 +379,65 @@ func TestAntiSpam(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	f := newFixture(t, nil)
-	// The fixture's clock drives the limiter.
+	// The fixture's clock drives the limiters.
 	f.pages.cfg.Limiter = ratelimit.New(DefaultPerMinute, DefaultBurst, DefaultGlobalPerMinute, DefaultGlobalBurst, f.clock.Now)
-	v := valid(f.form("c=sangcheng"))
+	f.pages.cfg.Attempts = ratelimit.New(DefaultAttemptsPerMinute, DefaultAttemptBurst,
+		DefaultGlobalAttemptsPerMinute, DefaultGlobalAttemptBurst, f.clock.Now)
+	submit := f.submit
+	// A resident correcting mistakes is not turned away: more tries than
+	// the submission burst all come back as the form to correct.
+	bad := valid(f.form("c=sangcheng"))
 	f.clock.Add(5 * time.Second)
-	v[fPhone] = "bad"
-	for i := range DefaultBurst {
-		if r := f.submit(v); r.Code != http.StatusBadRequest {
-			t.Fatalf("submission %d: %d, want 400", i, r.Code)
+	bad[fPhone] = "bad"
+	for i := range DefaultBurst + 2 {
+		if r := submit(bad); r.Code != http.StatusBadRequest || !strings.Contains(r.Body, "楼顶在搭建彩钢板房") {
+			t.Fatalf("mistake %d: %d, want 400 with the text kept\n%s", i, r.Code, r.Body)
 		}
 	}
-	r := f.submit(v)
-	if r.Code != http.StatusTooManyRequests || !strings.Contains(r.Body, "提交太频繁了") || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("submission over the limit: %d (Retry-After %q), want 429 提交太频繁了\n%s", r.Code, r.Header.Get("Retry-After"), r.Body)
+	// Right forms count: a burst of them is filed, the next is shown back
+	// with what was typed and nothing is stored.
+	forms := make([]map[string]string, DefaultBurst+1)
+	for i := range forms {
+		forms[i] = valid(f.form("c=sangcheng"))
 	}
-	if r := f.postForm("/t/261102-QR-0000000000/rate", map[string]string{"rating": "satisfied"}); r.Code != http.StatusTooManyRequests {
-		t.Fatalf("rating over the limit: %d, want 429", r.Code)
+	f.clock.Add(time.Minute) // the submission bucket is full again, the forms old enough
+	for i := range DefaultBurst {
+		if r := submit(forms[i]); r.Code != http.StatusSeeOther {
+			t.Fatalf("submission %d: %d, want 303\n%s", i, r.Code, r.Body)
+		}
+	}
+	over := forms[DefaultBurst]
+	over[fDescription] = "第四份：垃圾箱满溢"
+	r := submit(over)
+	if r.Code != http.StatusTooManyRequests || !strings.Contains(r.Body, "提交太频繁了") ||
+		!strings.Contains(r.Body, "第四份：垃圾箱满溢") || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("submission over the limit: %d (Retry-After %q), want 429 提交太频繁了 with the text kept\n%s",
+			r.Code, r.Header.Get("Retry-After"), r.Body)
+	}
+	if n := len(f.communityCases("sangcheng")); n != DefaultBurst {
+		t.Fatalf("%d cases stored, want %d", n, DefaultBurst)
+	}
+	if r := f.postForm("/t/261102-QR-0000000000/rate", map[string]string{"rating": "satisfied"}); r.Code == http.StatusTooManyRequests {
+		t.Fatalf("a rating of an unknown ticket is a mistake, not a submission: %d", r.Code)
 	}
 	f.clock.Add(time.Minute / DefaultPerMinute)
-	v[fPhone] = ""
-	if r := f.submit(v); r.Code != http.StatusSeeOther {
+	if r := submit(over); r.Code != http.StatusSeeOther {
 		t.Fatalf("after waiting: %d, want 303\n%s", r.Code, r.Body)
+	}
+	// Attempts of any kind are bounded too: the clock stands still, so a
+	// burst's worth of them empties the bucket whatever it held.
+	var r2 reply
+	for i := range DefaultAttemptBurst + 1 {
+		r2 = f.submit(bad)
+		if i == 0 && r2.Code != http.StatusBadRequest {
+			t.Fatalf("first attempt: %d, want 400", r2.Code)
+		}
+	}
+	if r2.Code != http.StatusTooManyRequests || !strings.Contains(r2.Body, "提交太频繁了") || r2.Header.Get("Retry-After") == "" {
+		t.Fatalf("attempt over the limit: %d (Retry-After %q), want 429\n%s", r2.Code, r2.Header.Get("Retry-After"), r2.Body)
+	}
+	if r := f.postForm("/t/261102-QR-0000000000/rate", map[string]string{"rating": "satisfied"}); r.Code != http.StatusTooManyRequests {
+		t.Fatalf("rating over the attempt limit: %d, want 429", r.Code)
 	}
 }
 

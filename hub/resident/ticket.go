@@ -143,7 +143,7 @@ func (p *Pages) ticketView(r *http.Request, ticket, key string) (ticketView, err
 // rate serves POST /t/{ticket}/rate: the rating of an answered case,
 // with the follow key.
 func (p *Pages) rate(w http.ResponseWriter, r *http.Request) {
-	if !p.allow(w, r) {
+	if !p.allowAttempt(w, r) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
@@ -178,6 +178,10 @@ func (p *Pages) rate(w http.ResponseWriter, r *http.Request) {
 	}
 	if c.MergedInto != "" {
 		p.fail(w, r, http.StatusConflict, "err.notrateable", back)
+		return
+	}
+	if ok, wait := p.cfg.Limiter.Allow(clientIP(r)); !ok {
+		p.tooMany(w, r, wait, back)
 		return
 	}
 	_, err = p.cfg.Cases.Rate(r.Context(), c.ID, residentScope{community: c.Community, id: "qrcode:" + ticket}, rt, "城管码评价")
