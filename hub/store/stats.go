@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -121,12 +122,12 @@ type Stats struct {
 // Stats computes an analysis report. Everything is counted in SQLite:
 // the totals from case_stats_daily (schema 9), overdue cases and the
 // median from their covering indexes, check-ins from checkins_community.
-// The queries share no transaction (a read transaction here would take
-// the write lock: the store begins transactions IMMEDIATE), so a case
-// that changes meanwhile may count by its old state in one table and by
-// its new one in another.
-func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
-	var out Stats
+// All the queries read one snapshot: they run on one connection inside a
+// deferred read transaction (a plain BEGIN; the store's BeginTx is
+// IMMEDIATE and would take the write lock), so a case that changes
+// meanwhile counts by the same state in every table, and writers are not
+// held up (WAL).
+func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (out Stats, err error) {
 	switch {
 	case len(q.Communities) == 0:
 		return out, errors.New("store: stats: no communities")
@@ -135,6 +136,24 @@ func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
 	case q.To < q.From:
 		return out, fmt.Errorf("store: stats: period ends (%d) before it starts (%d)", q.To, q.From)
 	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return out, fmt.Errorf("store: stats: %w", err)
+	}
+	defer func() {
+		if cerr := conn.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("store: stats: %w", cerr)
+		}
+	}()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return out, fmt.Errorf("store: stats: begin: %w", err)
+	}
+	defer func() {
+		// Read only: rolling back ends the snapshot.
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil && err == nil {
+			err = fmt.Errorf("store: stats: end: %w", rerr)
+		}
+	}()
 	in := "community IN (?" + strings.Repeat(", ?", len(q.Communities)-1) + ")"
 	// args returns the communities followed by more.
 	args := func(more ...any) []any {
@@ -158,7 +177,7 @@ func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
 		byComm[out.Communities[i].Community] = &out.Communities[i]
 	}
 
-	err := s.each(ctx, "stats per community", `SELECT community, SUM(n), SUM(closed), SUM(open), SUM(due_closed), SUM(on_time),
+	err = each(ctx, conn, "stats per community", `SELECT community, SUM(n), SUM(closed), SUM(open), SUM(due_closed), SUM(on_time),
 		SUM(rated), SUM(satisfied), SUM(answered), SUM(answer_secs)
 		FROM case_stats_daily WHERE `+in+days+` GROUP BY community`, args(q.From, q.To), func(sc scanner) error {
 		var c string
@@ -175,7 +194,7 @@ func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
 	}
 	// The planner, left alone, walks cases_community (state, created_at)
 	// and reads every row for its deadline: 0.9 s for a district's year.
-	err = s.each(ctx, "stats overdue", `SELECT community, COUNT(*) FROM cases INDEXED BY cases_community_due_created
+	err = each(ctx, conn, "stats overdue", `SELECT community, COUNT(*) FROM cases INDEXED BY cases_community_due_created
 		WHERE `+in+` AND state IN ('received', 'dispatched', 'in_progress', 'returned') AND due_at < ?
 		AND created_at >= ? AND created_at < ? GROUP BY community`, args(q.Now.UnixNano(), from, to), func(sc scanner) error {
 		var c string
@@ -189,7 +208,7 @@ func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
 	if err != nil {
 		return out, err
 	}
-	err = s.each(ctx, "stats categories per community", `SELECT community, category, SUM(n)
+	err = each(ctx, conn, "stats categories per community", `SELECT community, category, SUM(n)
 		FROM case_stats_daily WHERE `+in+days+` GROUP BY community, category`, args(q.From, q.To), func(sc scanner) error {
 		var c Count
 		var comm string
@@ -204,7 +223,7 @@ func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
 	if err != nil {
 		return out, err
 	}
-	err = s.each(ctx, "stats check-ins", `SELECT community, COUNT(*), COUNT(DISTINCT (at / 1000000000 + 28800) / 86400)
+	err = each(ctx, conn, "stats check-ins", `SELECT community, COUNT(*), COUNT(DISTINCT (at / 1000000000 + 28800) / 86400)
 		FROM checkins WHERE `+in+` AND at >= ? AND at < ? GROUP BY community`, args(from, to), func(sc scanner) error {
 		var c string
 		var n, d int64
@@ -235,7 +254,7 @@ func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
 		col  string
 		into *[]Count
 	}{{"source", &out.Sources}, {"kind", &out.Kinds}} {
-		err := s.each(ctx, "stats by "+g.col, `SELECT `+g.col+`, SUM(n) FROM case_stats_daily WHERE `+in+days+`
+		err := each(ctx, conn, "stats by "+g.col, `SELECT `+g.col+`, SUM(n) FROM case_stats_daily WHERE `+in+days+`
 			GROUP BY `+g.col, args(q.From, q.To), func(sc scanner) error {
 			var c Count
 			if err := sc.Scan(&c.Key, &c.N); err != nil {
@@ -256,7 +275,7 @@ func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
 	if q.Weekly {
 		bucket = "(day + 3) / 7 * 7 - 3" // Day.Week
 	}
-	err = s.each(ctx, "stats series", `SELECT `+bucket+` AS b, source, SUM(n) FROM case_stats_daily
+	err = each(ctx, conn, "stats series", `SELECT `+bucket+` AS b, source, SUM(n) FROM case_stats_daily
 		WHERE `+in+days+` GROUP BY b, source HAVING SUM(n) > 0 ORDER BY b, source`, args(q.From, q.To), func(sc scanner) error {
 		var p SeriesPoint
 		if err := sc.Scan(&p.Start, &p.Source, &p.N); err != nil {
@@ -272,7 +291,7 @@ func (s *SQLite) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
 	if n := out.Total.Answered; n > 0 {
 		// The middle one or two of the answered cases' times, in order.
 		var mid []int64
-		err := s.each(ctx, "stats median", `SELECT answered_at - created_at AS d FROM cases INDEXED BY cases_answer_time
+		err := each(ctx, conn, "stats median", `SELECT answered_at - created_at AS d FROM cases INDEXED BY cases_answer_time
 			WHERE `+in+` AND answered_at IS NOT NULL AND merged_into = '' AND created_at >= ? AND created_at < ?
 			ORDER BY d LIMIT ? OFFSET ?`, args(from, to, 2-n%2, (n-1)/2), func(sc scanner) error {
 			var d int64
@@ -306,9 +325,14 @@ func sortCounts(cs []Count) {
 	})
 }
 
-// each runs a query and calls row for each row.
-func (s *SQLite) each(ctx context.Context, op, query string, args []any, row func(scanner) error) error {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+// querier runs queries: *sql.DB, *sql.Conn, *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// each runs a query on q and calls row for each row.
+func each(ctx context.Context, q querier, op, query string, args []any, row func(scanner) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}

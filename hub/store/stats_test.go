@@ -436,3 +436,42 @@ func TestStatsInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestStatsDuringWrite: the analysis reads a snapshot without the write
+// lock, so it answers while a writer holds a transaction open and does not
+// see the writer's uncommitted cases; the writer commits afterwards.
+func TestStatsDuringWrite(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	all := seedStats(t, s, 50, 1)
+	q := statsQueries()[0].q
+	before, err := s.Stats(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil) // IMMEDIATE: holds the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM case_stats_daily`); err != nil {
+		t.Fatal(err)
+	}
+	during, err := s.Stats(ctx, q)
+	if err != nil {
+		t.Fatalf("stats while a write transaction is open: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatalf("the writer could not commit after the analysis: %v", err)
+	}
+	checkStats(t, during, before)
+	if before.Total.Cases == 0 || before.Total != expectStats(all, nil, q).Total {
+		t.Fatalf("the seed gave %+v", before.Total)
+	}
+	after, err := s.Stats(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Total.Cases != 0 {
+		t.Errorf("after the commit the analysis still counts %d cases", after.Total.Cases)
+	}
+}
