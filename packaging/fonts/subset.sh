@@ -14,23 +14,27 @@
 # kiosk's Go sources (the message table, preset phrases) and in packaging/demo/.
 #
 # Output: kiosk/ui/fonts/NotoSansSC-{Regular,Bold}.otf, kiosk/ui/fonts/OFL.txt
-# and kiosk/ui/fonts/chars.txt (the character list used). Idempotent: the same
-# inputs give byte-identical outputs. Needs Debian's python3-fonttools, run with
-# /usr/bin/python3. Run from anywhere: packaging/fonts/subset.sh
+# and protocol/glyphs/chars.txt: the characters both subset fonts can draw
+# (those of the coverage above that the source fonts have). The hub refuses
+# text for kiosk screens with a character outside that list (package
+# protocol/glyphs), so commit it together with the fonts. Idempotent: the
+# same inputs give byte-identical outputs. Needs Debian's python3-fonttools,
+# run with /usr/bin/python3. Run from anywhere: packaging/fonts/subset.sh
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 src=${NOTO_DIR:-/usr/share/fonts/opentype/noto}
 out="$root/kiosk/ui/fonts"
+list="$root/protocol/glyphs/chars.txt"
 mkdir -p "$out"
 
-/usr/bin/python3 - "$root" "$src" "$out" "$here/extra-chars.txt" <<'PY'
+/usr/bin/python3 - "$root" "$src" "$out" "$here/extra-chars.txt" "$list" <<'PY'
 import os, sys, re
 from fontTools.ttLib import TTCollection
 from fontTools import subset
 
-root, src, out, extra = sys.argv[1:5]
+root, src, out, extra, charlist = sys.argv[1:6]
 
 chars = set(chr(c) for c in range(0x20, 0x7F))
 for lo, hi in [(0xA0, 0xFF), (0x2010, 0x205E), (0x3000, 0x303F), (0xFF01, 0xFF65), (0x2190, 0x2193), (0x25A0, 0x25CF)]:
@@ -62,9 +66,6 @@ for sub in ("kiosk", "packaging/demo"):
                 add_text(f.read())
 
 text = "".join(sorted(chars))
-with open(os.path.join(out, "chars.txt"), "w", encoding="utf-8") as f:
-    for i in range(0, len(text), 64):
-        f.write(text[i:i + 64] + "\n")
 
 def sc_face(path):
     coll = TTCollection(path)
@@ -74,6 +75,7 @@ def sc_face(path):
     sys.exit("subset.sh: no 'Noto Sans CJK SC' face in " + path)
 
 copyright_line = ""
+drawable = set(chars)
 for weight in ("Regular", "Bold"):
     font = sc_face(os.path.join(src, "NotoSansCJK-%s.ttc" % weight))
     font.recalcTimestamp = False
@@ -87,9 +89,18 @@ for weight in ("Regular", "Bold"):
     s = subset.Subsetter(opts)
     s.populate(text=text)
     s.subset(font)
+    drawable &= set(chr(c) for c in font.getBestCmap())
     dst = os.path.join(out, "NotoSansSC-%s.otf" % weight)
     font.save(dst)
     print("%s: %d characters, %d bytes" % (dst, len(text), os.path.getsize(dst)))
+
+# The list of what the kiosk can draw: the requested characters both fonts
+# have a glyph for.
+listed = "".join(sorted(drawable))
+with open(charlist, "w", encoding="utf-8") as f:
+    for i in range(0, len(listed), 64):
+        f.write(listed[i:i + 64] + "\n")
+print("%s: %d of %d requested characters drawable" % (charlist, len(listed), len(text)))
 
 lic = open("/usr/share/doc/fonts-noto-cjk/copyright", encoding="utf-8").read()
 m = re.search(r"^License: SIL-1\.1\n((?: .*\n)+)", lic, re.M)
