@@ -15,6 +15,11 @@
 // Other packages add endpoints with Handle and HandlePublic.
 //
 // Errors are {"error": "..."} with status 400, 401, 404, 405, 413 or 500.
+//
+// A notice's title and body must be text the kiosk fonts can draw
+// (protocol/glyphs): a character outside them would show as an empty box
+// on every kiosk, so the request is refused with 400 and an error naming
+// the characters, e.g. `title: the kiosk font cannot draw "燚", "😀"`.
 package api
 
 import (
@@ -33,6 +38,7 @@ import (
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/store"
 	"github.com/shequ/shequ/protocol"
+	"github.com/shequ/shequ/protocol/glyphs"
 )
 
 // MaxBodySize bounds every request body.
@@ -218,12 +224,16 @@ func noticeView(r store.NoticeRecord, now time.Time) Notice {
 var ErrBadRequest = errors.New("api: bad request")
 
 // CreateNotice validates and stores the notice a request asks for and
-// calls NoticeChanged. Errors the caller caused wrap ErrBadRequest. The
+// calls NoticeChanged. Errors the caller caused wrap ErrBadRequest; text
+// the kiosk fonts cannot draw also wraps a *glyphs.Error per field. The
 // JSON endpoint and the staff console both create notices through it.
 func (a *API) CreateNotice(ctx context.Context, req NoticeRequest) (Notice, error) {
 	now := a.cfg.Now().UTC()
 	n := req.Notice(protocol.NewID(), now)
 	if err := n.Validate(); err != nil {
+		return Notice{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if err := errors.Join(glyphs.Check("title", n.Title), glyphs.Check("body", n.Body)); err != nil {
 		return Notice{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if _, err := a.cfg.Tree.Resolve(n.Targets); err != nil {
