@@ -18,6 +18,12 @@
 // csrf form field. Five failed logins of an account within 15 minutes lock
 // it for 15 minutes; an optional per-IP limiter bounds guessing across
 // accounts.
+//
+// Two-step verification (twofactor.go): an account may add time-based
+// one-time codes (hub/totp); with it on, a right password leads to a
+// pending login that only a code (or a recovery code) turns into a
+// session, and wrong codes count toward the same lockout. Config.Require2FA
+// makes it compulsory for roles.
 package accounts
 
 import (

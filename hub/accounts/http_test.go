@@ -22,6 +22,15 @@ func (f fixture) server(t *testing.T) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/login", f.svc.LoginHandler())
 	mux.Handle("/logout", f.svc.LogoutHandler())
+	mux.Handle("/login/2fa", f.svc.SecondFactorHandler())
+	mux.Handle("/enrol", f.svc.EnrolSession()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, _ := CurrentAccount(r.Context())
+		if MustEnrol(r.Context()) {
+			fmt.Fprintf(w, "%s must-enrol", a.Username)
+			return
+		}
+		fmt.Fprint(w, a.Username)
+	})))
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := CurrentAccount(r.Context())
 		if !ok {

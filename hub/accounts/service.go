@@ -3,7 +3,6 @@ package accounts
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -41,6 +40,15 @@ type Config struct {
 
 	LoginPath string // where unauthenticated page requests are sent; default "/login"
 	HomePath  string // where a successful login goes; default "/"
+
+	// Require2FA lists the roles that must have two-step verification:
+	// after the password, an account of such a role without it gets a
+	// session that admits only the enrolment pages (EnrolSession) until
+	// it enrols. None by default.
+	Require2FA       []Role
+	SecondFactorPath string        // where a login goes for its code; default "/login/2fa"
+	EnrolPath        string        // the enrolment page; default "/me/2fa"
+	PendingTTL       time.Duration // how long a pending login waits for its code; default 5 minutes
 }
 
 // Service manages accounts, sessions and the audit log. It is safe for
@@ -77,6 +85,7 @@ func New(cfg Config) (*Service, error) {
 	def(&cfg.AbsoluteTimeout, 12*time.Hour)
 	def(&cfg.FailureWindow, 15*time.Minute)
 	def(&cfg.LockDuration, 15*time.Minute)
+	def(&cfg.PendingTTL, 5*time.Minute)
 	if cfg.MaxFailures == 0 {
 		cfg.MaxFailures = 5
 	}
@@ -85,6 +94,17 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.HomePath == "" {
 		cfg.HomePath = "/"
+	}
+	if cfg.SecondFactorPath == "" {
+		cfg.SecondFactorPath = "/login/2fa"
+	}
+	if cfg.EnrolPath == "" {
+		cfg.EnrolPath = "/me/2fa"
+	}
+	for _, r := range cfg.Require2FA {
+		if !r.Valid() {
+			return nil, fmt.Errorf("%w: config: Require2FA: role %q is not one of %v", ErrInvalid, r, Roles)
+		}
 	}
 	log := cfg.Log
 	if log == nil {
@@ -317,70 +337,82 @@ func (s *Service) Unlock(ctx context.Context, actor, id string) (Account, error)
 
 // Login checks the username and password and, when they are right and the
 // account is not locked, starts a session and returns its token (for the
-// cookie). Every attempt is audited. ip is the client's address, for the
-// per-IP limiter and the audit log.
+// cookie). An account with two-step verification on gets no session but
+// ErrSecondFactor: logins that can ask for a code use BeginLogin. Every
+// attempt is audited. ip is the client's address, for the per-IP limiter
+// and the audit log.
 func (s *Service) Login(ctx context.Context, username, password, ip string) (string, Account, error) {
+	res, err := s.BeginLogin(ctx, username, password, ip)
+	if err != nil {
+		return "", Account{}, err
+	}
+	if res.Pending != "" {
+		return "", res.Account, ErrSecondFactor
+	}
+	return res.Session, res.Account, nil
+}
+
+// BeginLogin checks the username and password. When they are right and the
+// account is not locked it starts a session, or, for an account with
+// two-step verification on, returns a pending-login token for
+// CompleteLogin instead (audited as "login.2fa.challenge"). Wrong
+// passwords count toward the account's lockout; every attempt is audited.
+func (s *Service) BeginLogin(ctx context.Context, username, password, ip string) (LoginResult, error) {
 	if s.cfg.Limiter != nil {
 		if ok, _ := s.cfg.Limiter.Allow(ip); !ok {
-			return "", Account{}, ErrRateLimited
+			return LoginResult{}, ErrRateLimited
 		}
 	}
 	now := s.cfg.Now()
-	fail := func(obj, reason string, cause error) (string, Account, error) {
+	fail := func(obj, reason string, cause error) (LoginResult, error) {
 		err := s.Audit(ctx, AuditEntry{At: now, Actor: "ip:" + ip, Action: "login.failure", Object: obj,
 			After: map[string]string{"username": username, "reason": reason}})
-		return "", Account{}, errors.Join(cause, err)
+		return LoginResult{}, errors.Join(cause, err)
 	}
 	r, err := s.cfg.Store.AccountByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		if _, err := VerifyPassword(s.dummyHash, password); err != nil {
-			return "", Account{}, fmt.Errorf("accounts: login: %w", err)
+			return LoginResult{}, fmt.Errorf("accounts: login: %w", err)
 		}
 		return fail("username:"+username, "unknown user", ErrBadCredentials)
 	}
 	if err != nil {
-		return "", Account{}, fmt.Errorf("accounts: login: %w", err)
+		return LoginResult{}, fmt.Errorf("accounts: login: %w", err)
 	}
 	if r.LockedUntil.After(now) {
 		// Spend the time of a verification so a lock cannot be told by timing.
 		if _, err := VerifyPassword(s.dummyHash, password); err != nil {
-			return "", Account{}, fmt.Errorf("accounts: login: %w", err)
+			return LoginResult{}, fmt.Errorf("accounts: login: %w", err)
 		}
 		return fail(object(r.ID), "locked", errors.Join(ErrBadCredentials, ErrLocked))
 	}
 	ok, err := VerifyPassword(r.Password, password)
 	if err != nil {
-		return "", Account{}, fmt.Errorf("accounts: login %s: %w", r.ID, err)
+		return LoginResult{}, fmt.Errorf("accounts: login %s: %w", r.ID, err)
 	}
 	if !ok {
-		n, err := s.cfg.Store.AddLoginFailure(ctx, r.ID, now, now.Add(-s.cfg.FailureWindow))
-		if err != nil {
-			return "", Account{}, fmt.Errorf("accounts: login %s: %w", r.ID, err)
-		}
-		if n >= s.cfg.MaxFailures {
-			if _, err := s.Lock(ctx, "system", r.ID, now.Add(s.cfg.LockDuration)); err != nil {
-				return "", Account{}, err
-			}
-			s.log.Warn("account locked after failed logins", "account", r.ID, "failures", n, "ip", ip)
+		if err := s.addFailure(ctx, r.ID, ip, now); err != nil {
+			return LoginResult{}, err
 		}
 		return fail(object(r.ID), "wrong password", ErrBadCredentials)
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", Account{}, fmt.Errorf("accounts: session id: %w", err)
-	}
-	token := base64.RawURLEncoding.EncodeToString(raw)
 	a := view(r)
-	audit, err := s.record(AuditEntry{At: now, Actor: object(r.ID), Action: "login.success", Object: object(r.ID),
-		After: map[string]string{"ip": ip}})
+	st, err := s.TwoFactor(ctx, a)
 	if err != nil {
-		return "", Account{}, err
+		return LoginResult{}, err
 	}
-	if err := s.cfg.Store.CreateSession(ctx, store.SessionRecord{IDHash: hashToken(token), AccountID: r.ID,
-		CreatedAt: now, LastSeen: now}, audit); err != nil {
-		return "", Account{}, fmt.Errorf("accounts: login %s: %w", r.ID, err)
+	if st.On {
+		if err := s.Audit(ctx, AuditEntry{At: now, Actor: "ip:" + ip, Action: "login.2fa.challenge", Object: object(r.ID),
+			After: map[string]string{"ip": ip}}); err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{Pending: s.pendingToken(r, now), Account: a}, nil
 	}
-	return token, a, nil
+	token, a, err := s.startSession(ctx, r, now, map[string]string{"ip": ip})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{Session: token, Account: a, MustEnrol: st.Required}, nil
 }
 
 func hashToken(token string) string {
