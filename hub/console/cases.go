@@ -19,6 +19,7 @@ import (
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/store"
 	"github.com/shequ/shequ/protocol"
+	"github.com/shequ/shequ/protocol/glyphs"
 )
 
 // InboxPage is the number of cases on one inbox page.
@@ -271,6 +272,8 @@ type caseData struct {
 	CanWork   bool
 	Overdue   bool
 	Ratings   []string
+	// AnswerNote and AnswerError fill in a refused answer form again.
+	AnswerNote, AnswerError string
 }
 
 func (c *Console) caseData(r *http.Request, d cases.Detail, p accounts.Principal) (caseData, error) {
@@ -409,6 +412,23 @@ func (c *Console) caseAction(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ctx, id := r.Context(), d.Case.ID
+	if m := glyphs.Missing(vals["note"]); len(m) > 0 && cases.Action(vals["action"]) == cases.ActionAnswer &&
+		answerReachesKiosk(d) && slices.Contains(cases.Allowed(d.Case, p), cases.ActionAnswer) {
+		// The answer would show on a kiosk's case board as empty boxes:
+		// show the answer form again with the reason and the text.
+		cd, err := c.caseData(r, d, p)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		cd.AnswerNote, cd.AnswerError = vals["note"], undrawable(langOf(r), m)
+		tmpl := "case"
+		if strings.HasPrefix(vals["back"], "/m/") {
+			tmpl = "task"
+		}
+		c.render(w, r, http.StatusBadRequest, tmpl, d.Case.Ticket, cd)
+		return
+	}
 	switch act := cases.Action(vals["action"]); act {
 	case cases.ActionDispatch, cases.ActionReassign:
 		if err = c.checkOfficer(ctx, vals["officer"], d.Case); err == nil {

@@ -1,17 +1,21 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shequ/shequ/hub/accounts"
 	"github.com/shequ/shequ/hub/api"
+	"github.com/shequ/shequ/hub/cases"
 	"github.com/shequ/shequ/hub/media"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/report"
 	"github.com/shequ/shequ/protocol"
+	"github.com/shequ/shequ/protocol/glyphs"
 )
 
 // treeItem is an org-tree node in the target picker, with its depth.
@@ -42,6 +46,14 @@ type noticesData struct {
 	Categories []string
 	Priorities []string
 	Now        time.Time
+	Form       noticeForm // what the composer had, to fill it in again
+	Error      string     // why the composer's notice was refused
+}
+
+// noticeForm is the notice composer's input as typed.
+type noticeForm struct {
+	Title, Body, Category, Priority, From, Until string
+	Targets                                      []string
 }
 
 // visibleNotice reports whether every target of a notice lies within the
@@ -56,6 +68,12 @@ func visibleNotice(p accounts.Principal, n api.Notice) bool {
 }
 
 func (c *Console) noticesPage(w http.ResponseWriter, r *http.Request) {
+	c.showNotices(w, r, http.StatusOK, noticeForm{}, "")
+}
+
+// showNotices renders the notice list with the composer, filled in with
+// form and showing problem when they are set.
+func (c *Console) showNotices(w http.ResponseWriter, r *http.Request, code int, form noticeForm, problem string) {
 	p, a := c.principal(r)
 	all, err := c.cfg.Notices.Notices(r.Context())
 	if err != nil {
@@ -63,14 +81,39 @@ func (c *Console) noticesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := noticesData{Tree: c.subtree(a.Node), Categories: strs(protocol.NoticeCategories),
-		Priorities: strs(protocol.Priorities), Now: c.cfg.Now()}
+		Priorities: strs(protocol.Priorities), Now: c.cfg.Now(), Form: form, Error: problem}
 	for _, n := range all {
 		if visibleNotice(p, n) {
 			d.Notices = append(d.Notices, n)
 		}
 	}
 	slices.SortStableFunc(d.Notices, func(a, b api.Notice) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	c.render(w, r, http.StatusOK, "notices", T(langOf(r), "notices"), d)
+	c.render(w, r, code, "notices", T(langOf(r), "notices"), d)
+}
+
+// undrawable is the form error for text with characters the kiosk fonts
+// cannot draw (protocol/glyphs), naming them.
+func undrawable(lang Lang, missing []rune) string {
+	names := make([]string, len(missing))
+	for i, r := range missing {
+		names[i] = glyphs.Name(r)
+	}
+	return T(lang, "glyphs.missing") + strings.Join(names, " ") + T(lang, "glyphs.rephrase")
+}
+
+// answerReachesKiosk reports whether a case's answer is shown on a kiosk's
+// public case board: the case came in through a kiosk (its feedback, or a
+// 城管码 scanned at a kiosk) or a kiosk's case was merged into it.
+func answerReachesKiosk(d cases.Detail) bool {
+	if d.Case.Kiosk != "" {
+		return true
+	}
+	for _, cp := range d.Complainants {
+		if cp.Source == string(cases.SourceKiosk) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseLocal parses a datetime-local field in Shanghai time; "" is zero.
@@ -117,6 +160,12 @@ func (c *Console) createNotice(w http.ResponseWriter, r *http.Request) {
 		req.Targets = append(req.Targets, protocol.Target{Level: n.Level, ID: n.ID})
 	}
 	n, err := c.cfg.Notices.CreateNotice(r.Context(), req)
+	if ge := (*glyphs.Error)(nil); errors.As(err, &ge) {
+		form := noticeForm{Title: vals["title"], Body: vals["body"], Category: vals["category"], Priority: vals["priority"],
+			From: vals["from"], Until: vals["until"], Targets: r.PostForm["target"]}
+		c.showNotices(w, r, http.StatusBadRequest, form, undrawable(langOf(r), glyphs.Missing(vals["title"]+vals["body"])))
+		return
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return

@@ -117,6 +117,8 @@ var consoleMessages = htmlpage.Messages{
 	"notice.withdrawn": {"公告已撤回。", "Notice withdrawn."},
 	"notice.delivery":  {"送达情况", "Delivery"},
 	"notice.targets":   {"发布范围（可多选）", "Targets (pick one or more)"},
+	"glyphs.missing":   {"以下字符在自助终端上无法显示：", "The kiosks cannot display these characters: "},
+	"glyphs.rephrase":  {"。请换一种写法（如改用常用字）后再提交，已填写的内容已保留。", ". Please rephrase (for example with a common character) and submit again; what you typed is kept."},
 	"media":            {"宣传媒体", "Media"},
 	"media.upload":     {"上传图片或视频", "Upload an image or video"},
 	"media.uploading":  {"正在上传", "Uploading"},
