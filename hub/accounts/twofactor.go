@@ -235,6 +235,27 @@ func (s *Service) OfferTwoFactor(ctx context.Context, a Account) (Enrolment, err
 	return Enrolment{URI: totp.URI(Issuer, a.Username, secret), Grouped: totp.GroupSecret(secret)}, nil
 }
 
+// CurrentOffer returns the secret offered to the account and not yet in
+// force (to show it again after a mistyped code); ErrTwoFactorOff without
+// an offer, ErrTwoFactorOn when it is in force (its secret is never shown
+// again).
+func (s *Service) CurrentOffer(ctx context.Context, a Account) (Enrolment, error) {
+	r, err := s.cfg.Store.TOTP(ctx, a.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Enrolment{}, ErrTwoFactorOff
+	case err != nil:
+		return Enrolment{}, fmt.Errorf("accounts: two-step offer: %w", err)
+	case r.Enabled():
+		return Enrolment{}, ErrTwoFactorOn
+	}
+	secret, err := s.unseal(a.ID, r.Secret)
+	if err != nil {
+		return Enrolment{}, err
+	}
+	return Enrolment{URI: totp.URI(Issuer, a.Username, secret), Grouped: totp.GroupSecret(secret)}, nil
+}
+
 func twoFactorState(on bool) map[string]string {
 	if on {
 		return map[string]string{"two_factor": "on"}

@@ -40,7 +40,7 @@ const maxLock = 10 * 366 * 24 * time.Hour
 
 // accountDone are the notices a redirect after a change may ask the
 // account pages to show (the done query parameter).
-var accountDone = []string{"acct.created", "acct.role_set", "acct.password_set", "acct.locked", "acct.unlocked", "me.changed"}
+var accountDone = []string{"acct.created", "acct.role_set", "acct.password_set", "acct.locked", "acct.unlocked", "me.changed", "acct.2fa_reset"}
 
 // accountMessages are the account pages' messages.
 var accountMessages = htmlpage.Messages{
@@ -155,6 +155,7 @@ func (c *Console) registerAccounts(m Mux) {
 	c.page(m, "POST /accounts/{id}/password", c.accountChange(c.resetAccountPassword), managerRoles...)
 	c.page(m, "POST /accounts/{id}/lock", c.accountChange(c.lockAccount), managerRoles...)
 	c.page(m, "POST /accounts/{id}/unlock", c.accountChange(c.unlockAccount), managerRoles...)
+	c.page(m, "POST /accounts/{id}/2fa/reset", c.accountChange(c.resetTwoFactor), managerRoles...)
 	c.page(m, "GET /me/password", c.myPasswordPage)
 	c.page(m, "POST /me/password", c.changeMyPassword)
 }
@@ -403,13 +404,14 @@ type historyRow struct {
 
 // accountData is the data of one account's page.
 type accountData struct {
-	Account accountRow
-	Roles   []string
-	Nodes   []nodeOption
-	History []historyRow
-	Today   string // the earliest date a lock may run through
-	Error   string
-	Done    string
+	Account   accountRow
+	TwoFactor accounts.TwoFactorStatus
+	Roles     []string
+	Nodes     []nodeOption
+	History   []historyRow
+	Today     string // the earliest date a lock may run through
+	Error     string
+	Done      string
 }
 
 func (c *Console) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -445,7 +447,12 @@ func (c *Console) showAccount(w http.ResponseWriter, r *http.Request, code int, 
 		c.fail(w, r, err)
 		return
 	}
-	d := accountData{Account: c.accountRow(a), Roles: strs(c.cfg.Accounts.GrantableRoles(actor)), Nodes: c.nodeOptions(actor),
+	tf, err := c.cfg.Accounts.TwoFactor(r.Context(), a)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := accountData{Account: c.accountRow(a), TwoFactor: tf, Roles: strs(c.cfg.Accounts.GrantableRoles(actor)), Nodes: c.nodeOptions(actor),
 		Today: c.cfg.Now().In(shanghai).Format(time.DateOnly), Error: problem, Done: doneOf(r)}
 	for _, ch := range changes {
 		row := historyRow{At: ch.At, Actor: actorName(lang, names, ch.Actor), Action: label(lang, "aact", ch.Action)}
@@ -500,6 +507,8 @@ func (c *Console) fieldValue(lang Lang, field, v string) string {
 		return c.nodeName(v)
 	case "reason":
 		return label(lang, "areason", v)
+	case "two_factor", "second_factor":
+		return label(lang, "tfv", v)
 	case "locked_until":
 		if t, err := time.Parse(time.RFC3339, v); err == nil {
 			return fmtTime(t)
@@ -598,6 +607,15 @@ func (c *Console) unlockAccount(r *http.Request, actor, a accounts.Account) (str
 		return "", "", err
 	}
 	return "acct.unlocked", "", nil
+}
+
+// resetTwoFactor switches off the account's two-step verification (a lost
+// phone); its sessions end and the person may enrol again.
+func (c *Console) resetTwoFactor(r *http.Request, actor, a accounts.Account) (string, string, error) {
+	if _, err := c.cfg.Accounts.ResetTwoFactorAs(r.Context(), actor, a.ID); err != nil {
+		return "", "", err
+	}
+	return "acct.2fa_reset", "", nil
 }
 
 // myPasswordData is the data of the own-password page.
