@@ -152,6 +152,11 @@ type Config struct {
 	// MediaSends bounds the chunk messages the hub publishes at once, over
 	// all kiosks; default 4.
 	MediaSends int
+
+	// Require2FA lists the staff roles that must have two-step
+	// verification in the console (accounts.Config.Require2FA); none by
+	// default.
+	Require2FA []accounts.Role
 }
 
 // Hub is the hub service.
@@ -351,7 +356,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	rep.Register(a)
 	a.Handle("POST /api/v1/keys/rotate", http.HandlerFunc(h.rotateHandler))
 	acc, err := accounts.New(accounts.Config{Store: st, Tree: h.cfg.Org, Secret: []byte(sec.console),
-		Log: h.log.With("component", "accounts"), Now: h.cfg.Now,
+		Log: h.log.With("component", "accounts"), Now: h.cfg.Now, Require2FA: h.cfg.Require2FA,
 		Limiter: ratelimit.New(DefaultLoginPerMinute, DefaultLoginPerMinute, 10*DefaultLoginPerMinute, 10*DefaultLoginPerMinute, h.cfg.Now)})
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)

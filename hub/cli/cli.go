@@ -455,7 +455,7 @@ func parse(fs *flag.FlagSet, args []string, nargs int) error {
 
 func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string, log *slog.Logger) error {
 	var cfg hub.Config
-	var hostnames, pidfile string
+	var hostnames, pidfile, require2FA string
 	fs.StringVar(&cfg.OrgFile, "org", "", "org tree JSON file (required)")
 	fs.StringVar(&cfg.MQTTListen, "mqtt", hub.DefaultMQTTListen, "embedded MQTT broker listen address")
 	fs.StringVar(&cfg.BrokerURL, "broker", "", "external MQTT broker URL, e.g. ssl://127.0.0.1:8883 (disables the embedded broker)")
@@ -471,9 +471,15 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string
 	fs.IntVar(&cfg.ChunkSize, "chunk-size", media.DefaultChunkSize, "media chunk size for MQTT transfers, bytes")
 	fs.IntVar(&cfg.MediaSends, "media-sends", 0, "chunk messages published at once (default 4)")
 	fs.StringVar(&pidfile, "mosquitto-pidfile", "", "external mosquitto's pid file: SIGHUP it after the passwd/acl files change")
+	fs.StringVar(&require2FA, "require-2fa", "", "comma-separated staff roles that must use two-step verification, e.g. bureau_admin,district_admin")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	roles, err := parseRoles(require2FA)
+	if err != nil {
+		return fmt.Errorf("serve: -require-2fa: %w", err)
+	}
+	cfg.Require2FA = roles
 	if cfg.OrgFile == "" {
 		return errors.New("serve: -org is required")
 	}
@@ -489,6 +495,22 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string
 		return err
 	}
 	return h.Run(ctx)
+}
+
+// parseRoles parses a comma-separated list of account roles; empty is none.
+func parseRoles(s string) ([]accounts.Role, error) {
+	var out []accounts.Role
+	for _, f := range strings.Split(s, ",") {
+		r := accounts.Role(strings.TrimSpace(f))
+		if r == "" {
+			continue
+		}
+		if !r.Valid() {
+			return nil, fmt.Errorf("role %q is not one of %v", r, accounts.Roles)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // hup sends SIGHUP to the process whose id is in pidfile.
