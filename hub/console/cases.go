@@ -513,6 +513,9 @@ type newCaseData struct {
 	Kinds       []string
 	Categories  []string
 	Communities []*orgtree.Node
+	// Form holds what was typed when the form comes back with Error.
+	Form  map[string]string
+	Error string
 }
 
 // sourcesFor are the sources an account may file a case under.
@@ -527,10 +530,16 @@ func sourcesFor(role accounts.Role) []cases.Source {
 }
 
 func (c *Console) newCasePage(w http.ResponseWriter, r *http.Request) {
+	c.showNewCase(w, r, http.StatusOK, protocol.NewID(), nil, "")
+}
+
+// showNewCase renders the new case form with token, filled in with form
+// and showing problem when they are set.
+func (c *Console) showNewCase(w http.ResponseWriter, r *http.Request, code int, token string, form map[string]string, problem string) {
 	_, a := c.principal(r)
-	c.render(w, r, http.StatusOK, "newcase", T(langOf(r), "newcase"), newCaseData{
-		Token: protocol.NewID(), Sources: strs(sourcesFor(a.Role)), Kinds: strs(protocol.FeedbackKinds),
-		Categories: strs(protocol.FeedbackCategories), Communities: c.communities(a.Node),
+	c.render(w, r, code, "newcase", T(langOf(r), "newcase"), newCaseData{
+		Token: token, Sources: strs(sourcesFor(a.Role)), Kinds: strs(protocol.FeedbackKinds),
+		Categories: strs(protocol.FeedbackCategories), Communities: c.communities(a.Node), Form: form, Error: problem,
 	})
 }
 
@@ -562,6 +571,17 @@ func (c *Console) createCase(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		c.fail(w, r, err)
+		return
+	}
+	// Mistakes a person makes come back with the form as typed (the same
+	// token, so fixing and resubmitting still files one case).
+	lang := langOf(r)
+	switch {
+	case strings.TrimSpace(vals["description"]) == "":
+		c.showNewCase(w, r, http.StatusBadRequest, vals["token"], vals, T(lang, "newcase.err.description"))
+		return
+	case vals["phone"] != "" && protocol.ValidPhone(vals["phone"]) != nil:
+		c.showNewCase(w, r, http.StatusBadRequest, vals["token"], vals, T(lang, "newcase.err.phone"))
 		return
 	}
 	cs, _, err := c.cfg.Cases.Create(r.Context(), cases.NewCase{

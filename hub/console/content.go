@@ -116,6 +116,14 @@ func answerReachesKiosk(d cases.Detail) bool {
 	return false
 }
 
+// startsAt is when a notice starts: from, or now when from is not set.
+func startsAt(from, now time.Time) time.Time {
+	if from.IsZero() {
+		return now
+	}
+	return from
+}
+
 // parseLocal parses a datetime-local field in Shanghai time; "" is zero.
 func parseLocal(s string) (time.Time, error) {
 	if s == "" {
@@ -142,13 +150,30 @@ func (c *Console) createNotice(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	form := noticeForm{Title: vals["title"], Body: vals["body"], Category: vals["category"], Priority: vals["priority"],
+		From: vals["from"], Until: vals["until"], Targets: r.PostForm["target"]}
+	lang := langOf(r)
+	// again shows the composer with what was typed and a problem to fix.
+	again := func(problem string) {
+		c.showNotices(w, r, http.StatusBadRequest, form, problem)
+	}
 	req := api.NoticeRequest{Title: vals["title"], Body: vals["body"],
 		Category: protocol.NoticeCategory(vals["category"]), Priority: protocol.Priority(vals["priority"])}
-	if req.ValidFrom, err = parseLocal(vals["from"]); err == nil {
-		req.ValidUntil, err = parseLocal(vals["until"])
-	}
-	if err != nil {
-		c.fail(w, r, err)
+	var fromErr, untilErr error
+	req.ValidFrom, fromErr = parseLocal(vals["from"])
+	req.ValidUntil, untilErr = parseLocal(vals["until"])
+	switch {
+	case strings.TrimSpace(req.Title) == "":
+		again(T(lang, "notice.err.title"))
+		return
+	case fromErr != nil || untilErr != nil:
+		again(T(lang, "notice.err.time"))
+		return
+	case !req.ValidUntil.IsZero() && !req.ValidUntil.After(startsAt(req.ValidFrom, c.cfg.Now())):
+		again(T(lang, "notice.err.until"))
+		return
+	case len(r.PostForm["target"]) == 0:
+		again(T(lang, "notice.err.targets"))
 		return
 	}
 	for _, id := range r.PostForm["target"] {
@@ -161,9 +186,11 @@ func (c *Console) createNotice(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := c.cfg.Notices.CreateNotice(r.Context(), req)
 	if ge := (*glyphs.Error)(nil); errors.As(err, &ge) {
-		form := noticeForm{Title: vals["title"], Body: vals["body"], Category: vals["category"], Priority: vals["priority"],
-			From: vals["from"], Until: vals["until"], Targets: r.PostForm["target"]}
-		c.showNotices(w, r, http.StatusBadRequest, form, undrawable(langOf(r), glyphs.Missing(vals["title"]+vals["body"])))
+		again(undrawable(lang, glyphs.Missing(vals["title"]+vals["body"])))
+		return
+	}
+	if errors.Is(err, api.ErrBadRequest) {
+		again(T(lang, "err.invalid") + err.Error())
 		return
 	}
 	if err != nil {
