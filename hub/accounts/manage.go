@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/store"
@@ -144,6 +146,20 @@ func (s *Service) SetRoleAs(ctx context.Context, actor Account, id string, role 
 	}
 	return s.managedUpdate(ctx, actor, "account.set_role", id, func(r *store.AccountRecord) error {
 		r.Role, r.Node = string(role), node
+		return nil
+	})
+}
+
+// SetDisplayNameAs changes an account's display name (shown on case
+// timelines and in the console) as actor; its sessions stay. The name is
+// trimmed and at most 100 bytes; it may be empty (the username is shown).
+func (s *Service) SetDisplayNameAs(ctx context.Context, actor Account, id, name string) (Account, error) {
+	name = strings.TrimSpace(name)
+	if len(name) > 100 || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+		return Account{}, fmt.Errorf("%w: display name must be at most 100 bytes of text", ErrInvalid)
+	}
+	return s.managedUpdate(ctx, actor, "account.set_display_name", id, func(r *store.AccountRecord) error {
+		r.DisplayName = name
 		return nil
 	})
 }

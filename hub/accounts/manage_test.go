@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -322,5 +323,62 @@ func TestRoleLevel(t *testing.T) {
 	}
 	if !ValidUsername("officer.a-1") || ValidUsername("Officer") || ValidUsername("ab") {
 		t.Error("ValidUsername")
+	}
+}
+
+// TestSetDisplayNameAs: an admin renames an account it manages, the name
+// is trimmed and audited, the account's session stays; out-of-scope,
+// self and malformed renames are refused and change nothing.
+func TestSetDisplayNameAs(t *testing.T) {
+	ctx := context.Background()
+	f, accts := manageFixture(t)
+	boss, officer := accts["huangpu"], accts["officer"]
+	token, _, err := f.svc.Login(ctx, "officer", goodPassword, "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		actor Account
+		id    string
+		to    string
+		want  error
+	}{
+		{"other district", accts["xuhui"], officer.ID, "李四", store.ErrNotFound},
+		{"itself", boss, boss.ID, "王区长", ErrForbidden},
+		{"squad leader", accts["squad"], officer.ID, "李四", store.ErrNotFound},
+		{"too long", boss, officer.ID, string(make([]rune, 101)), ErrInvalid},
+		{"control character", boss, officer.ID, "李\n四", ErrInvalid},
+		{"invalid UTF-8", boss, officer.ID, "李\xff", ErrInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := f.svc.SetDisplayNameAs(ctx, tc.actor, tc.id, tc.to); !errors.Is(err, tc.want) {
+				t.Errorf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	a, err := f.svc.SetDisplayNameAs(ctx, boss, officer.ID, "  李四（五里桥中队）  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.DisplayName != "李四（五里桥中队）" {
+		t.Errorf("display name %q, want it trimmed", a.DisplayName)
+	}
+	if got, err := f.svc.Authenticate(ctx, token); err != nil || got.DisplayName != "李四（五里桥中队）" {
+		t.Errorf("the officer's session after a rename: %+v %v", got, err)
+	}
+	log, err := f.store.AuditLog(ctx, "account:"+officer.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) == 0 || log[0].Action != "account.set_display_name" || log[0].Actor != "account:"+boss.ID {
+		t.Fatalf("audit log after the rename: %+v", log)
+	}
+	if !strings.Contains(log[0].Before, `"display_name":"officer"`) && !strings.Contains(log[0].Before, `"display_name":""`) {
+		t.Errorf("the audit entry does not hold the name before: %s", log[0].Before)
+	}
+	if !strings.Contains(log[0].After, "李四（五里桥中队）") {
+		t.Errorf("the audit entry does not hold the name after: %s", log[0].After)
 	}
 }

@@ -40,7 +40,7 @@ const maxLock = 10 * 366 * 24 * time.Hour
 
 // accountDone are the notices a redirect after a change may ask the
 // account pages to show (the done query parameter).
-var accountDone = []string{"acct.created", "acct.role_set", "acct.password_set", "acct.locked", "acct.unlocked", "me.changed", "acct.2fa_reset"}
+var accountDone = []string{"acct.created", "acct.renamed", "acct.role_set", "acct.password_set", "acct.locked", "acct.unlocked", "me.changed", "acct.2fa_reset"}
 
 // accountMessages are the account pages' messages.
 var accountMessages = htmlpage.Messages{
@@ -83,6 +83,9 @@ var accountMessages = htmlpage.Messages{
 
 	"acct.created":      {"账号已创建。", "Account created."},
 	"acct.role_set":     {"角色和所属组织已更新。", "Role and org unit updated."},
+	"acct.renamed":      {"姓名已更新。", "Display name updated."},
+	"acct.rename":       {"修改姓名", "Change the display name"},
+	"acct.rename.help":  {"显示在工单处理记录和工作台上，最多 30 个字；修改不影响登录。", "Shown on case timelines and in the console, at most 30 characters; the account stays logged in."},
 	"acct.password_set": {"密码已重置。", "Password reset."},
 	"acct.locked":       {"账号已锁定。", "Account locked."},
 	"acct.unlocked":     {"账号已解除锁定。", "Account unlocked."},
@@ -120,16 +123,17 @@ var accountMessages = htmlpage.Messages{
 	"field.ip":           {"IP", "IP"},
 	"field.reason":       {"原因", "Reason"},
 
-	"aact.account.create":          {"创建账号", "Account created"},
-	"aact.account.set_role":        {"调整角色", "Role changed"},
-	"aact.account.set_password":    {"设置密码", "Password set"},
-	"aact.account.lock":            {"锁定", "Locked"},
-	"aact.account.unlock":          {"解除锁定", "Unlocked"},
-	"aact.login.success":           {"登录", "Logged in"},
-	"aact.login.failure":           {"登录失败", "Failed login"},
-	"aact.logout":                  {"退出", "Logged out"},
-	"aact.password.change_failure": {"修改密码失败", "Failed password change"},
-	"aact.session.renew":           {"更新登录", "Session renewed"},
+	"aact.account.create":           {"创建账号", "Account created"},
+	"aact.account.set_role":         {"调整角色", "Role changed"},
+	"aact.account.set_display_name": {"修改姓名", "Display name changed"},
+	"aact.account.set_password":     {"设置密码", "Password set"},
+	"aact.account.lock":             {"锁定", "Locked"},
+	"aact.account.unlock":           {"解除锁定", "Unlocked"},
+	"aact.login.success":            {"登录", "Logged in"},
+	"aact.login.failure":            {"登录失败", "Failed login"},
+	"aact.logout":                   {"退出", "Logged out"},
+	"aact.password.change_failure":  {"修改密码失败", "Failed password change"},
+	"aact.session.renew":            {"更新登录", "Session renewed"},
 
 	"areason.wrong password":         {"密码错误", "wrong password"},
 	"areason.wrong current password": {"当前密码错误", "wrong current password"},
@@ -152,6 +156,7 @@ func (c *Console) registerAccounts(m Mux) {
 	c.page(m, "POST /accounts", c.createAccount, managerRoles...)
 	c.page(m, "GET /accounts/{id}", c.accountPage, managerRoles...)
 	c.page(m, "POST /accounts/{id}/role", c.accountChange(c.setAccountRole), managerRoles...)
+	c.page(m, "POST /accounts/{id}/name", c.accountChange(c.setAccountName), managerRoles...)
 	c.page(m, "POST /accounts/{id}/password", c.accountChange(c.resetAccountPassword), managerRoles...)
 	c.page(m, "POST /accounts/{id}/lock", c.accountChange(c.lockAccount), managerRoles...)
 	c.page(m, "POST /accounts/{id}/unlock", c.accountChange(c.unlockAccount), managerRoles...)
@@ -553,6 +558,20 @@ func (c *Console) accountChange(do func(r *http.Request, actor, a accounts.Accou
 		}
 		http.Redirect(w, r, "/accounts/"+a.ID+"?done="+done, http.StatusSeeOther)
 	}
+}
+
+func (c *Console) setAccountName(r *http.Request, actor, a accounts.Account) (string, string, error) {
+	name, err := formValue(r, "display_name", 400)
+	if err != nil {
+		return "", "", err
+	}
+	if len([]rune(strings.TrimSpace(name))) > 30 {
+		return "", "", refuse(http.StatusBadRequest, "acct.err.display")
+	}
+	if _, err := c.cfg.Accounts.SetDisplayNameAs(r.Context(), actor, a.ID, name); err != nil {
+		return "", "", err
+	}
+	return "acct.renamed", "", nil
 }
 
 func (c *Console) setAccountRole(r *http.Request, actor, a accounts.Account) (string, string, error) {

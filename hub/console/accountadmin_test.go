@@ -213,10 +213,35 @@ func TestAccountChanges(t *testing.T) {
 		if res.code != http.StatusOK {
 			t.Fatalf("GET %s: %d", path, res.code)
 		}
-		for _, form := range []string{"/role", "/password", "/lock"} {
+		for _, form := range []string{"/name", "/role", "/password", "/lock"} {
 			if !regexp.MustCompile(`action="` + regexp.QuoteMeta(path+form) + `" id="[a-z]+"[^>]*>\s*(<h3>[^<]*</h3>\s*)?<input type="hidden" name="csrf" value="[^"]+">`).MatchString(res.body) {
 				t.Errorf("no form %s with a csrf field", form)
 			}
+		}
+	})
+	t.Run("rename", func(t *testing.T) {
+		res := admin.submit(path+"/name", url.Values{"display_name": {"  李队员  "}})
+		if res.code != http.StatusSeeOther || res.header.Get("Location") != path+"?done=acct.renamed" {
+			t.Fatalf("POST name: %d %q %s", res.code, res.header.Get("Location"), errorText(res.body))
+		}
+		if a := f.account("officer-a"); a.DisplayName != "李队员" {
+			t.Errorf("display name %q", a.DisplayName)
+		}
+		if res := officer.get("/me/password"); res.code != http.StatusOK || !strings.Contains(res.body, "李队员") {
+			t.Errorf("the renamed account's session: %d, want it kept and showing the new name", res.code)
+		}
+		if e := f.auditOf("officer-a")[0]; e.Action != "account.set_display_name" || !strings.Contains(e.After, "李队员") {
+			t.Errorf("audit: %+v", e)
+		}
+		page := admin.get(path + "?done=acct.renamed")
+		for _, want := range []string{"姓名已更新", "修改姓名", `name="display_name" value="李队员"`} {
+			if !strings.Contains(page.body, want) {
+				t.Errorf("account page lacks %q", want)
+			}
+		}
+		long := admin.submit(path+"/name", url.Values{"display_name": {strings.Repeat("长", 31)}})
+		if long.code != http.StatusBadRequest || !strings.Contains(long.body, "姓名/显示名最多 30 个字") {
+			t.Errorf("a 31-character name: %d %s", long.code, errorText(long.body))
 		}
 	})
 	t.Run("role change", func(t *testing.T) {
@@ -361,6 +386,7 @@ func TestAccountCrossScope(t *testing.T) {
 		path string
 		form url.Values
 	}{
+		{"/name", url.Values{"display_name": {"冒名"}}},
 		{"/role", url.Values{"role": {"bureau_admin"}, "node": {"shanghai"}}},
 		{"/role", url.Values{"role": {"technician"}, "node": {"tianping"}}},
 		{"/password", url.Values{"password": {"taken over now"}, "password2": {"taken over now"}}},
@@ -409,6 +435,7 @@ func TestAccountFormsCSRF(t *testing.T) {
 		form url.Values
 	}{
 		{"/accounts", url.Values{"username": {"officer-c"}, "role": {"officer"}, "node": {"wuliqiao"}}},
+		{"/accounts/" + id + "/name", url.Values{"display_name": {"冒名"}}},
 		{"/accounts/" + id + "/role", url.Values{"role": {"squad_leader"}, "node": {"wuliqiao"}}},
 		{"/accounts/" + id + "/password", url.Values{"password": {"taken over now"}, "password2": {"taken over now"}}},
 		{"/accounts/" + id + "/lock", url.Values{"until": {"2026-12-01"}}},
