@@ -131,8 +131,8 @@ type Config struct {
 	// Attempts limits every POST per client IP; default
 	// DefaultAttemptsPerMinute in bursts of DefaultAttemptBurst.
 	Attempts *ratelimit.Limiter
-	Now     func() time.Time // default time.Now
-	Log     *slog.Logger     // default: discard
+	Now      func() time.Time // default time.Now
+	Log      *slog.Logger     // default: discard
 }
 
 // Pages serves the resident pages.
