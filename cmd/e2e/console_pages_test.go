@@ -286,6 +286,7 @@ func TestConsolePagesInBrowser(t *testing.T) {
 	if len(lines) < 2 || strings.TrimSpace(lines[0]) != "指标,数值" || strings.TrimSpace(lines[1]) != "受理,3" {
 		t.Errorf("CSV of %s starts %q, want 指标,数值 then 受理,3", csv.Href, lines[:min(len(lines), 2)])
 	}
+	wantLayout(t, desk)
 	shot(t, desk, "console-stats.png")
 
 	// 3. Notices: 燚 is refused with what was typed kept; without it the
