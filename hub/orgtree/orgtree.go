@@ -34,6 +34,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shequ/shequ/protocol"
+	"github.com/shequ/shequ/protocol/glyphs"
 )
 
 // FormatVersion is the version of the org file format this package reads.
@@ -186,7 +187,14 @@ func (t *Tree) add(n, parent *Node, depth int) error {
 	n.parent = parent
 	t.byID[n.ID] = n
 	if n.Level == protocol.LevelCommunity {
-		if err := t.station(n).Validate(); err != nil {
+		st := t.station(n)
+		if err := st.Validate(); err != nil {
+			return fmt.Errorf("%w: community %q: %v", ErrInvalid, n.ID, err)
+		}
+		// The kiosks of the community show its station on every screen.
+		if err := errors.Join(glyphs.Check("name", n.Name), glyphs.Check("station name", st.Name),
+			glyphs.Check("station address", st.Address), glyphs.Check("station hours", st.Hours),
+			glyphs.Check("station contact", st.Contact), glyphs.Check("station duty_officer", st.DutyOfficer)); err != nil {
 			return fmt.Errorf("%w: community %q: %v", ErrInvalid, n.ID, err)
 		}
 	}

@@ -128,6 +128,12 @@ func TestParseInvalid(t *testing.T) {
 		{"community without station", `{"version":1,"root":{"id":"m","name":"居委","level":"community"}}`, "no station"},
 		{"station on street", `{"version":1,"root":{"id":"s","name":"街道","level":"street",` + station + `}}`, "only communities"},
 		{"station without name", `{"version":1,"root":{"id":"m","name":"居委","level":"community","station":{"hours":"9-5"}}}`, "station name"},
+		{"station name the kiosk cannot draw", `{"version":1,"root":{"id":"m","name":"居委","level":"community","station":{"name":"燚工作室"}}}`,
+			`station name: the kiosk font cannot draw "燚"`},
+		{"duty officer the kiosk cannot draw", `{"version":1,"root":{"id":"m","name":"居委","level":"community","station":{"name":"工作室","duty_officer":"王䶮"}}}`,
+			`station duty_officer: the kiosk font cannot draw "䶮"`},
+		{"community name the kiosk cannot draw", `{"version":1,"root":{"id":"m","name":"燚居委","level":"community",` + station + `}}`,
+			`name: the kiosk font cannot draw "燚"`},
 		{"kiosk with children", `{"version":1,"root":{"id":"m","name":"居委","level":"community",` + station + `,"children":[
 			{"id":"k","name":"亭","level":"kiosk","children":[{"id":"k2","name":"亭","level":"kiosk"}]}]}}`, "one level below"},
 		{"null child", `{"version":1,"root":{"id":"c","name":"市","level":"city","children":[null]}}`, "null node"},
