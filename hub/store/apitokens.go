@@ -24,7 +24,7 @@ const apiTokenCols = `id, account_id, name, hash, created_at, expires_at, last_u
 
 func scanAPIToken(sc scanner) (APITokenRecord, error) {
 	var (
-		r                              APITokenRecord
+		r                             APITokenRecord
 		created, expires, used, revkd sql.NullInt64
 	)
 	err := sc.Scan(&r.ID, &r.AccountID, &r.Name, &r.Hash, &created, &expires, &used, &revkd)
