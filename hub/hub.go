@@ -308,8 +308,16 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("hub: %w", err)
 	}
 	h.cases = cs
+	acc, err := accounts.New(accounts.Config{Store: st, Tree: h.cfg.Org, Secret: []byte(sec.console),
+		Log: h.log.With("component", "accounts"), Now: h.cfg.Now, Require2FA: h.cfg.Require2FA,
+		Limiter: ratelimit.New(DefaultLoginPerMinute, DefaultLoginPerMinute, 10*DefaultLoginPerMinute, 10*DefaultLoginPerMinute, h.cfg.Now)})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	// The API takes the admin token and bureau admins' personal tokens.
 	a, err := api.New(api.Config{
 		Store: h.store, Tree: h.cfg.Org, OfflineAfter: h.cfg.OfflineAfter, AdminToken: sec.adminToken,
+		Tokens: acc.APITokenActor, TokenPrefix: accounts.APITokenPrefix,
 		NoticeChanged: h.noticeChanged, Now: h.cfg.Now,
 	}, h.log.With("component", "api"))
 	if err != nil {
@@ -355,12 +363,6 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	rep.Register(a)
 	a.Handle("POST /api/v1/keys/rotate", http.HandlerFunc(h.rotateHandler))
-	acc, err := accounts.New(accounts.Config{Store: st, Tree: h.cfg.Org, Secret: []byte(sec.console),
-		Log: h.log.With("component", "accounts"), Now: h.cfg.Now, Require2FA: h.cfg.Require2FA,
-		Limiter: ratelimit.New(DefaultLoginPerMinute, DefaultLoginPerMinute, 10*DefaultLoginPerMinute, 10*DefaultLoginPerMinute, h.cfg.Now)})
-	if err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
 	con, err := console.New(console.Config{
 		Accounts: acc, Cases: cs, Store: h.store, Tree: h.cfg.Org, Notices: a, Reports: rep,
 		Upload: lib.UploadHandler(), MaxUpload: lib.MaxUpload(), DeviceKey: h.deviceKey, Photo: normalizePhoto,

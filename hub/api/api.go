@@ -10,9 +10,13 @@
 //	GET  /api/v1/org                     → the org tree in its file format
 //	GET  /healthz                        → 200 "ok"
 //
-// Every /api/ endpoint needs "Authorization: Bearer <admin token>" (401
+// Every /api/ endpoint needs "Authorization: Bearer <token>" (401
 // otherwise) except those registered with HandlePublic (device enrolment).
-// Other packages add endpoints with Handle and HandlePublic.
+// The token is the hub's admin token, for the machine's own tools, or a
+// personal API token checked by Config.Tokens (hub/accounts: a bureau
+// admin's, attributable to the person; each request with one is logged
+// with its actor). Other packages add endpoints with Handle and
+// HandlePublic.
 //
 // Errors are {"error": "..."} with status 400, 401, 404, 405, 413 or 500.
 //
@@ -68,6 +72,13 @@ type Config struct {
 	Tree  *orgtree.Tree // required
 	// AdminToken is the bearer token staff tools present; required.
 	AdminToken string
+	// Tokens, if set, checks a bearer token that is not the admin token
+	// (a personal API token) and returns who presented it, e.g.
+	// "account:<id>"; an error refuses the request with 401. It is called
+	// only for tokens with TokenPrefix.
+	Tokens func(ctx context.Context, token string) (actor string, err error)
+	// TokenPrefix begins the tokens Tokens checks; default "shq_".
+	TokenPrefix string
 	// OfflineAfter is how long after the last presence or heartbeat a
 	// kiosk counts as offline; default 90s.
 	OfflineAfter time.Duration
@@ -100,6 +111,9 @@ func New(cfg Config, log *slog.Logger) (*API, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.TokenPrefix == "" {
+		cfg.TokenPrefix = "shq_"
 	}
 	a := &API{cfg: cfg, log: log, mux: http.NewServeMux(), public: map[string]bool{}, limits: map[string]int64{}}
 	a.mux.HandleFunc("POST /api/v1/notices", a.createNotice)
@@ -147,10 +161,29 @@ func (a *API) HandleLarge(pattern string, h http.Handler, limit int64) {
 	a.mux.Handle(pattern, h)
 }
 
-// authorized reports whether r carries the admin token.
-func (a *API) authorized(r *http.Request) bool {
+// maxTokenLen bounds a bearer token passed on to Config.Tokens.
+const maxTokenLen = 256
+
+// authorized reports whether r carries the admin token or a personal token
+// Config.Tokens accepts; for a personal token it returns its actor too
+// ("" for the admin token).
+func (a *API) authorized(r *http.Request) (actor string, ok bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.AdminToken)) == 1
+	if !ok {
+		return "", false
+	}
+	if subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.AdminToken)) == 1 {
+		return "", true
+	}
+	if a.cfg.Tokens == nil || !strings.HasPrefix(tok, a.cfg.TokenPrefix) || len(tok) > maxTokenLen {
+		return "", false
+	}
+	actor, err := a.cfg.Tokens(r.Context(), tok)
+	if err != nil {
+		a.log.Debug("personal API token refused", "method", r.Method, "path", r.URL.Path, "err", err)
+		return "", false
+	}
+	return actor, true
 }
 
 // ServeHTTP serves a request: it checks the admin token on /api/ paths not
@@ -163,10 +196,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		limit = MaxBodySize
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	if strings.HasPrefix(r.URL.Path, "/api/") && !a.public[pattern] && !a.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="shequ-hub"`)
-		a.error(w, http.StatusUnauthorized, errors.New("missing or wrong admin token (Authorization: Bearer …)"))
-		return
+	if strings.HasPrefix(r.URL.Path, "/api/") && !a.public[pattern] {
+		actor, ok := a.authorized(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="shequ-hub"`)
+			a.error(w, http.StatusUnauthorized, errors.New("missing or wrong admin token (Authorization: Bearer …)"))
+			return
+		}
+		if actor != "" {
+			a.log.Info("API request with a personal token", "method", r.Method, "path", r.URL.Path, "actor", actor)
+		}
 	}
 	if pattern == "" {
 		cw := &captureWriter{header: make(http.Header), code: http.StatusNotFound}

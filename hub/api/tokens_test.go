@@ -1,0 +1,279 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shequ/shequ/hub/accounts"
+	"github.com/shequ/shequ/hub/orgtree"
+	"github.com/shequ/shequ/hub/store"
+)
+
+// syncBuffer is a log destination safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// tokenFixture is the API with personal tokens checked by a real
+// hub/accounts service on the same SQLite file, as hub/hub.go wires it.
+type tokenFixture struct {
+	srv  *httptest.Server
+	acc  *accounts.Service
+	boss accounts.Account
+	logs *syncBuffer
+	mu   sync.Mutex
+	now  time.Time
+}
+
+func (f *tokenFixture) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *tokenFixture) add(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+}
+
+func newTokenFixture(t *testing.T) *tokenFixture {
+	t.Helper()
+	ctx := context.Background()
+	tree, err := orgtree.Load(filepath.Join("..", "..", "packaging", "demo", "org.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	f := &tokenFixture{logs: &syncBuffer{}, now: time.Date(2026, 7, 10, 4, 0, 0, 0, time.UTC)}
+	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.acc, err = accounts.New(accounts.Config{Store: st, Tree: tree, Secret: []byte(strings.Repeat("s", 32)),
+		Params: accounts.Params{Memory: 64, Time: 1, Threads: 1}, Now: f.Now, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{Store: st, Tree: tree, AdminToken: testToken, Tokens: f.acc.APITokenActor, Now: f.Now}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.acc.RegisterAdmin(a)
+	f.srv = httptest.NewServer(a)
+	t.Cleanup(f.srv.Close)
+	f.boss, err = f.acc.CreateAccount(ctx, "cli", accounts.NewAccount{Username: "boss", Role: accounts.RoleBureauAdmin,
+		Node: "shanghai", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *tokenFixture) get(t *testing.T, path, auth string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestPersonalTokens: a bureau admin's personal token works on the API
+// beside the admin token; a bad, expired or revoked one is refused with
+// the same 401 as a wrong admin token.
+func TestPersonalTokens(t *testing.T) {
+	f := newTokenFixture(t)
+	ctx := context.Background()
+	tok, at, err := f.acc.CreateAPIToken(ctx, f.boss, "12345 对接脚本", 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, rt, err := f.acc.CreateAPIToken(ctx, f.boss, "old", 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.acc.RevokeAPIToken(ctx, f.boss, rt.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, wrongAdmin := f.get(t, "/api/v1/notices", "Bearer wrong-admin-token-0123")
+	if !strings.Contains(wrongAdmin, `"error"`) {
+		t.Fatalf("a wrong admin token's reply %q is not a JSON error", wrongAdmin)
+	}
+
+	tests := []struct {
+		name, auth string
+		want       int
+	}{
+		{"personal token", "Bearer " + tok, http.StatusOK},
+		{"admin token", "Bearer " + testToken, http.StatusOK},
+		{"revoked token", "Bearer " + revoked, http.StatusUnauthorized},
+		{"unknown token", "Bearer shq_" + strings.Repeat("x", 43), http.StatusUnauthorized},
+		{"token cut short", "Bearer " + tok[:30], http.StatusUnauthorized},
+		{"token without prefix", "Bearer " + tok[4:], http.StatusUnauthorized},
+		{"token without Bearer", tok, http.StatusUnauthorized},
+		{"very long token", "Bearer shq_" + strings.Repeat("x", 4000), http.StatusUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := f.get(t, "/api/v1/notices", tc.auth)
+			if code != tc.want {
+				t.Fatalf("status %d %s, want %d", code, body, tc.want)
+			}
+			if code == http.StatusUnauthorized && body != wrongAdmin {
+				t.Errorf("401 body %q, want the admin token's %q", body, wrongAdmin)
+			}
+			if code == http.StatusOK && !strings.Contains(body, `"notices"`) {
+				t.Errorf("body %q", body)
+			}
+		})
+	}
+	// Other staff endpoints take it too (here hub/accounts' own).
+	if code, body := f.get(t, "/api/v1/accounts", "Bearer "+tok); code != http.StatusOK || !strings.Contains(body, `"boss"`) {
+		t.Errorf("GET /api/v1/accounts with the personal token: %d %s", code, body)
+	}
+
+	logs := f.logs.String()
+	if !strings.Contains(logs, "API request with a personal token") || !strings.Contains(logs, "method=GET path=/api/v1/notices actor=account:"+f.boss.ID) {
+		t.Errorf("no log line naming the actor in:\n%s", logs)
+	}
+	for _, secret := range []string{tok, tok[4:], revoked[4:]} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the logs hold a token:\n%s", logs)
+		}
+	}
+	if strings.Count(logs, "actor=") != 2 {
+		t.Errorf("want one actor line per personal-token request (2), logs:\n%s", logs)
+	}
+
+	f.add(30 * 24 * time.Hour)
+	if code, body := f.get(t, "/api/v1/notices", "Bearer "+tok); code != http.StatusUnauthorized || body != wrongAdmin {
+		t.Errorf("expired token (%s): %d %s, want 401 %s", at.ExpiresAt, code, body, wrongAdmin)
+	}
+	if code, _ := f.get(t, "/api/v1/notices", "Bearer "+testToken); code != http.StatusOK {
+		t.Errorf("admin token after the personal one expired: %d", code)
+	}
+}
+
+// TestPersonalTokenRoleChange: demoting or locking the account stops its
+// token on the next request.
+func TestPersonalTokenRoleChange(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		change func(f *tokenFixture) error
+	}{
+		{"role changed", func(f *tokenFixture) error {
+			_, err := f.acc.SetRole(ctx, "cli", f.boss.ID, accounts.RoleDistrictAdmin, "huangpu")
+			return err
+		}},
+		{"locked", func(f *tokenFixture) error {
+			_, err := f.acc.Lock(ctx, "cli", f.boss.ID, f.Now().Add(time.Hour))
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newTokenFixture(t)
+			tok, _, err := f.acc.CreateAPIToken(ctx, f.boss, "script", 90)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, body := f.get(t, "/api/v1/kiosks", "Bearer "+tok); code != http.StatusOK {
+				t.Fatalf("before: %d %s", code, body)
+			}
+			if err := tc.change(f); err != nil {
+				t.Fatal(err)
+			}
+			if code, body := f.get(t, "/api/v1/kiosks", "Bearer "+tok); code != http.StatusUnauthorized {
+				t.Errorf("after: %d %s, want 401", code, body)
+			}
+		})
+	}
+}
+
+// TestTokensNotSet: without Config.Tokens only the admin token works, as
+// before personal tokens.
+func TestTokensNotSet(t *testing.T) {
+	f := newTokenFixture(t)
+	tok, _, err := f.acc.CreateAPIToken(context.Background(), f.boss, "script", 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "other.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	tree, err := orgtree.Load(filepath.Join("..", "..", "packaging", "demo", "org.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{Store: st, Tree: tree, AdminToken: testToken}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{{"personal", tok, http.StatusUnauthorized}, {"admin", testToken, http.StatusOK}} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/notices", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s token: %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+}
