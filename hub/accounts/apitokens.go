@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -154,7 +155,7 @@ func (s *Service) createAPIToken(ctx context.Context, actor string, owner Accoun
 	if days == 0 {
 		days = DefaultAPITokenDays
 	}
-	if !containsInt(APITokenDays, days) {
+	if !slices.Contains(APITokenDays, days) {
 		return "", APIToken{}, fmt.Errorf("%w: a token lasts one of %v days, not %d", ErrInvalid, APITokenDays, days)
 	}
 	b := make([]byte, apiTokenBytes)
@@ -175,15 +176,6 @@ func (s *Service) createAPIToken(ctx context.Context, actor string, owner Accoun
 	}
 	s.log.Info("api token created", "account", owner.ID, "token_id", t.ID, "name", t.Name, "expires", t.ExpiresAt, "by", actor)
 	return token, t, nil
-}
-
-func containsInt(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // APITokens returns the account's tokens, newest first, revoked and

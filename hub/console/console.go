@@ -159,7 +159,7 @@ func parseTemplates(node func(string) string) (map[string]*template.Template, er
 	}
 	out := make(map[string]*template.Template)
 	all := maps.Clone(pages)
-	for _, more := range []map[string]string{statsPages, accountPages, checkinPages, twoFactorPages} {
+	for _, more := range []map[string]string{statsPages, accountPages, checkinPages, twoFactorPages, tokenPages} {
 		maps.Copy(all, more)
 	}
 	for page, layout := range all {
@@ -245,6 +245,7 @@ func (c *Console) Register(m Mux) {
 	c.registerAccounts(m)
 	c.registerCheckins(m)
 	c.registerTwoFactor(m)
+	c.registerTokens(m)
 }
 
 // page registers a page handler behind secure and a session of roles.
