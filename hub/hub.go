@@ -317,7 +317,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	// The API takes the admin token and bureau admins' personal tokens.
 	a, err := api.New(api.Config{
 		Store: h.store, Tree: h.cfg.Org, OfflineAfter: h.cfg.OfflineAfter, AdminToken: sec.adminToken,
-		Tokens: acc.APITokenActor, TokenPrefix: accounts.APITokenPrefix,
+		Tokens: acc.APITokenChecker(api.ErrTokenRefused), TokenPrefix: accounts.APITokenPrefix,
 		NoticeChanged: h.noticeChanged, Now: h.cfg.Now,
 	}, h.log.With("component", "api"))
 	if err != nil {

@@ -299,3 +299,16 @@ func (s *Service) APITokenActor(ctx context.Context, token string) (string, erro
 	}
 	return object(a.ID), nil
 }
+
+// APITokenChecker is APITokenActor for hub/api's Config.Tokens: a token it
+// refuses (ErrNoAPIToken) comes back wrapped in refused as well, so the API
+// tells a refused token (401) from a failure to check one.
+func (s *Service) APITokenChecker(refused error) func(ctx context.Context, token string) (string, error) {
+	return func(ctx context.Context, token string) (string, error) {
+		actor, err := s.APITokenActor(ctx, token)
+		if errors.Is(err, ErrNoAPIToken) {
+			return "", fmt.Errorf("%w: %w", refused, err)
+		}
+		return actor, err
+	}
+}

@@ -75,7 +75,9 @@ type Config struct {
 	// Tokens, if set, checks a bearer token that is not the admin token
 	// (a personal API token) and returns who presented it, e.g.
 	// "account:<id>"; an error refuses the request with 401. It is called
-	// only for tokens with TokenPrefix.
+	// only for tokens with TokenPrefix. A token it refuses is
+	// ErrTokenRefused (401); any other error is a failure to check (logged,
+	// 503).
 	Tokens func(ctx context.Context, token string) (actor string, err error)
 	// TokenPrefix begins the tokens Tokens checks; default "shq_".
 	TokenPrefix string
@@ -161,29 +163,36 @@ func (a *API) HandleLarge(pattern string, h http.Handler, limit int64) {
 	a.mux.Handle(pattern, h)
 }
 
+// ErrTokenRefused is what Config.Tokens returns for a token that is not
+// valid (unknown, expired, revoked, or its account may no longer use it).
+var ErrTokenRefused = errors.New("api: token refused")
+
 // maxTokenLen bounds a bearer token passed on to Config.Tokens.
 const maxTokenLen = 256
 
 // authorized reports whether r carries the admin token or a personal token
 // Config.Tokens accepts; for a personal token it returns its actor too
-// ("" for the admin token).
-func (a *API) authorized(r *http.Request) (actor string, ok bool) {
+// ("" for the admin token). err is set when a token could not be checked.
+func (a *API) authorized(r *http.Request) (actor string, ok bool, err error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return "", false
+		return "", false, nil
 	}
 	if subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.AdminToken)) == 1 {
-		return "", true
+		return "", true, nil
 	}
 	if a.cfg.Tokens == nil || !strings.HasPrefix(tok, a.cfg.TokenPrefix) || len(tok) > maxTokenLen {
-		return "", false
+		return "", false, nil
 	}
-	actor, err := a.cfg.Tokens(r.Context(), tok)
-	if err != nil {
+	actor, err = a.cfg.Tokens(r.Context(), tok)
+	switch {
+	case errors.Is(err, ErrTokenRefused):
 		a.log.Debug("personal API token refused", "method", r.Method, "path", r.URL.Path, "err", err)
-		return "", false
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("check a personal API token: %w", err)
 	}
-	return actor, true
+	return actor, true, nil
 }
 
 // ServeHTTP serves a request: it checks the admin token on /api/ paths not
@@ -197,7 +206,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if strings.HasPrefix(r.URL.Path, "/api/") && !a.public[pattern] {
-		actor, ok := a.authorized(r)
+		actor, ok, err := a.authorized(r)
+		if err != nil {
+			a.log.Error("API authentication", "method", r.Method, "path", r.URL.Path, "err", err)
+			a.error(w, http.StatusServiceUnavailable, errors.New("cannot check the token now; try again"))
+			return
+		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shequ-hub"`)
 			a.error(w, http.StatusUnauthorized, errors.New("missing or wrong admin token (Authorization: Bearer …)"))

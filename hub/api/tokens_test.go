@@ -82,7 +82,7 @@ func newTokenFixture(t *testing.T) *tokenFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Config{Store: st, Tree: tree, AdminToken: testToken, Tokens: f.acc.APITokenActor, Now: f.Now}, log)
+	a, err := New(Config{Store: st, Tree: tree, AdminToken: testToken, Tokens: f.acc.APITokenChecker(ErrTokenRefused), Now: f.Now}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,5 +275,83 @@ func TestTokensNotSet(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s token: %d, want %d", tc.name, resp.StatusCode, tc.want)
 		}
+	}
+}
+
+// TestTokenCheckFails: when the accounts database cannot be read, a
+// personal token gets 503 and an error in the log, not a 401 that would
+// tell a script its token is bad; the admin token still works.
+func TestTokenCheckFails(t *testing.T) {
+	ctx := context.Background()
+	f := newTokenFixture(t)
+	accStore, err := store.Open(ctx, filepath.Join(t.TempDir(), "accounts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := orgtree.Load(filepath.Join("..", "..", "packaging", "demo", "org.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := accounts.New(accounts.Config{Store: accStore, Tree: tree, Secret: []byte(strings.Repeat("s", 32)),
+		Params: accounts.Params{Memory: 64, Time: 1, Threads: 1}, Now: f.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boss, err := acc.CreateAccount(ctx, "cli", accounts.NewAccount{Username: "boss", Role: accounts.RoleBureauAdmin,
+		Node: "shanghai", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := acc.CreateAPIToken(ctx, boss, "script", 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiStore, err := store.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := apiStore.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	logs := &syncBuffer{}
+	a, err := New(Config{Store: apiStore, Tree: tree, AdminToken: testToken, Tokens: acc.APITokenChecker(ErrTokenRefused)},
+		slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	status := func(token string) int {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/notices", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(tok); got != http.StatusOK {
+		t.Fatalf("the token before the failure: %d", got)
+	}
+	if got := status(accounts.APITokenPrefix + strings.Repeat("A", 43)); got != http.StatusUnauthorized {
+		t.Fatalf("an unknown token: %d, want 401", got)
+	}
+	if err := accStore.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(tok); got != http.StatusServiceUnavailable {
+		t.Errorf("the token with its database closed: %d, want 503", got)
+	}
+	if !strings.Contains(logs.String(), "API authentication") {
+		t.Errorf("the failure is not logged:\n%s", logs.String())
+	}
+	if got := status(testToken); got != http.StatusOK {
+		t.Errorf("the admin token meanwhile: %d, want 200", got)
 	}
 }
