@@ -48,7 +48,8 @@ type Mux interface {
 }
 
 // RegisterAdmin adds the endpoints the hub CLI uses to bootstrap and list
-// accounts, behind the admin token (audited as actor "admin-token"):
+// accounts, behind the API's authentication (audited as the request's
+// actor, jsonhttp.Actor: "admin-token" or the personal token's account):
 //
 //	POST /api/v1/accounts  AccountRequest → 201 Account; 400 invalid or weak password; 409 username taken
 //	GET  /api/v1/accounts  → {"accounts":[Account]}
@@ -68,7 +69,11 @@ func (s *Service) createHandler(w http.ResponseWriter, r *http.Request) {
 		jsonhttp.Error(w, s.log, http.StatusBadRequest, err)
 		return
 	}
-	a, err := s.CreateAccount(r.Context(), "admin-token", NewAccount(req))
+	actor := jsonhttp.Actor(r.Context())
+	if actor == "" {
+		actor = "admin-token" // mounted without the API's authentication: tests
+	}
+	a, err := s.CreateAccount(r.Context(), actor, NewAccount(req))
 	switch {
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrWeakPassword):
 		jsonhttp.Error(w, s.log, http.StatusBadRequest, err)

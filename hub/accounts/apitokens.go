@@ -128,25 +128,6 @@ func (s *Service) CreateAPIToken(ctx context.Context, actor Account, name string
 	return s.createAPIToken(ctx, object(actor.ID), actor, name, days)
 }
 
-// CreateAPITokenFor makes a personal API token for the bureau admin with
-// the username, as done by actor (a bootstrap tool passes "cli"); see
-// CreateAPIToken. An account that is not a bureau admin is ErrForbidden,
-// a locked one ErrLocked.
-func (s *Service) CreateAPITokenFor(ctx context.Context, actor, username, name string, days int) (string, APIToken, error) {
-	r, err := s.cfg.Store.AccountByUsername(ctx, username)
-	if err != nil {
-		return "", APIToken{}, fmt.Errorf("accounts: create api token: %w", err)
-	}
-	a := view(r)
-	if !MayHoldAPITokens(a) {
-		return "", APIToken{}, fmt.Errorf("%w: %s is a %s; only bureau admins hold API tokens", ErrForbidden, username, a.Role)
-	}
-	if r.LockedUntil.After(s.cfg.Now()) {
-		return "", APIToken{}, fmt.Errorf("accounts: create api token: %s: %w", username, ErrLocked)
-	}
-	return s.createAPIToken(ctx, actor, a, name, days)
-}
-
 func (s *Service) createAPIToken(ctx context.Context, actor string, owner Account, name string, days int) (string, APIToken, error) {
 	name, err := CheckAPITokenName(name)
 	if err != nil {

@@ -62,27 +62,6 @@ func TestCreateAPIToken(t *testing.T) {
 	if list, err := f.svc.APITokens(ctx, district); err != nil || len(list) != 0 {
 		t.Errorf("district admin's tokens = %+v, %v", list, err)
 	}
-
-	// Through the bootstrap tool's path.
-	if _, _, err := f.svc.CreateAPITokenFor(ctx, "cli", "district", "n", 30); !errors.Is(err, ErrForbidden) {
-		t.Errorf("CreateAPITokenFor a district admin: %v, want ErrForbidden", err)
-	}
-	if _, _, err := f.svc.CreateAPITokenFor(ctx, "cli", "nobody", "n", 30); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("CreateAPITokenFor an unknown user: %v, want ErrNotFound", err)
-	}
-	tok, _, err := f.svc.CreateAPITokenFor(ctx, "cli", "boss", "bootstrap", 30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if actor, err := f.svc.APITokenActor(ctx, tok); err != nil || actor != "account:"+boss.ID {
-		t.Errorf("APITokenActor = %q, %v", actor, err)
-	}
-	if _, err := f.svc.Lock(ctx, "cli", boss.ID, f.clock.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := f.svc.CreateAPITokenFor(ctx, "cli", "boss", "n", 30); !errors.Is(err, ErrLocked) {
-		t.Errorf("CreateAPITokenFor a locked account: %v, want ErrLocked", err)
-	}
 }
 
 func TestAuthenticateAPIToken(t *testing.T) {
@@ -251,7 +230,7 @@ func TestAPITokenAudit(t *testing.T) {
 	if _, err := f.svc.RevokeAPIToken(ctx, boss, at.ID); err != nil {
 		t.Fatal(err)
 	}
-	tok2, _, err := f.svc.CreateAPITokenFor(ctx, "cli", "boss", "bootstrap", 30)
+	tok2, _, err := f.svc.CreateAPIToken(ctx, boss, "bootstrap", 30)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,8 +256,8 @@ func TestAPITokenAudit(t *testing.T) {
 	if c.Actor != "account:"+boss.ID || c.Object != "account:"+boss.ID || c.Before != "" || c.After != want {
 		t.Errorf("create entry = %+v, want after %s", c, want)
 	}
-	if creates[0].Actor != "cli" {
-		t.Errorf("bootstrap create entry's actor = %q, want cli", creates[0].Actor)
+	if creates[0].Actor != "account:"+boss.ID {
+		t.Errorf("second create entry's actor = %q, want the owner", creates[0].Actor)
 	}
 	r := revokes[0]
 	if r.Actor != "account:"+boss.ID || r.Before != want || !strings.Contains(r.After, `"revoked_at":"`) ||

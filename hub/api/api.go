@@ -163,6 +163,10 @@ func (a *API) HandleLarge(pattern string, h http.Handler, limit int64) {
 	a.mux.Handle(pattern, h)
 }
 
+// AdminActor is the actor of requests made with the admin token
+// (jsonhttp.Actor).
+const AdminActor = "admin-token"
+
 // ErrTokenRefused is what Config.Tokens returns for a token that is not
 // valid (unknown, expired, revoked, or its account may no longer use it).
 var ErrTokenRefused = errors.New("api: token refused")
@@ -219,7 +223,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if actor != "" {
 			a.log.Info("API request with a personal token", "method", r.Method, "path", r.URL.Path, "actor", actor)
+		} else {
+			actor = AdminActor
 		}
+		r = r.WithContext(jsonhttp.WithActor(r.Context(), actor))
 	}
 	if pattern == "" {
 		cw := &captureWriter{header: make(http.Header), code: http.StatusNotFound}

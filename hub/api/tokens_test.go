@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -353,5 +354,46 @@ func TestTokenCheckFails(t *testing.T) {
 	}
 	if got := status(testToken); got != http.StatusOK {
 		t.Errorf("the admin token meanwhile: %d, want 200", got)
+	}
+}
+
+// TestAPIActorAudited: an account created through the API is audited as
+// made by whoever authenticated the request: the personal token's account,
+// or the admin token.
+func TestAPIActorAudited(t *testing.T) {
+	ctx := context.Background()
+	f := newTokenFixture(t)
+	tok, _, err := f.acc.CreateAPIToken(ctx, f.boss, "onboarding", 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ username, token, actor string }{
+		{"officer-by-token", tok, "account:" + f.boss.ID},
+		{"officer-by-admin", testToken, AdminActor},
+	} {
+		body := `{"username":"` + tc.username + `","display_name":"队员","role":"officer","node":"wuliqiao","password":"correct horse battery"}`
+		req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/api/v1/accounts", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a accounts.Account
+		err = json.NewDecoder(resp.Body).Decode(&a)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || err != nil {
+			t.Fatalf("POST /api/v1/accounts %s: %d %v", tc.username, resp.StatusCode, err)
+		}
+		h, err := f.acc.History(ctx, a.ID, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) == 0 || h[len(h)-1].Action != "account.create" || h[len(h)-1].Actor != tc.actor {
+			t.Errorf("%s: history %+v, want account.create by %s", tc.username, h, tc.actor)
+		}
 	}
 }

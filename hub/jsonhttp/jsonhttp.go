@@ -5,6 +5,7 @@
 package jsonhttp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,4 +57,20 @@ func ReadBody(r *http.Request, limit int64) ([]byte, int, error) {
 		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err)
 	}
 	return b, 0, nil
+}
+
+// actorKey is the context key of WithActor.
+type actorKey struct{}
+
+// WithActor returns ctx carrying who made an API request, as the API's
+// authentication found it: "admin-token", or "account:<id>" for a
+// personal API token.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// Actor is who made the API request ctx belongs to (WithActor), or "".
+func Actor(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string) // "" when not set
+	return a
 }
