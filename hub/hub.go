@@ -53,6 +53,7 @@ import (
 	"github.com/shequ/shequ/hub/desired"
 	"github.com/shequ/shequ/hub/enrol"
 	"github.com/shequ/shequ/hub/fleet"
+	"github.com/shequ/shequ/hub/jsonhttp"
 	"github.com/shequ/shequ/hub/media"
 	"github.com/shequ/shequ/hub/open311"
 	"github.com/shequ/shequ/hub/orgtree"
@@ -194,6 +195,7 @@ type Hub struct {
 	accessStale bool       // the last update of the broker's accounts failed; retried on every tick
 
 	cases      *cases.Service
+	audit      auditFunc // records changes made through the API (auditTo)
 	boardMu    sync.Mutex
 	boardDirty map[string]bool // kiosks whose case board must be published again
 	boardCh    chan struct{}
@@ -314,11 +316,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	h.audit = h.auditTo(acc)
 	// The API takes the admin token and bureau admins' personal tokens.
 	a, err := api.New(api.Config{
 		Store: h.store, Tree: h.cfg.Org, OfflineAfter: h.cfg.OfflineAfter, AdminToken: sec.adminToken,
 		Tokens: acc.APITokenChecker(api.ErrTokenRefused), TokenPrefix: accounts.APITokenPrefix,
-		NoticeChanged: h.noticeChanged, Now: h.cfg.Now,
+		NoticeChanged: h.noticeChanged, Audit: h.audit, Now: h.cfg.Now,
 	}, h.log.With("component", "api"))
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
@@ -326,7 +329,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	burst := max(enrolBurst, h.cfg.EnrolPerMinute/2)
 	en, err := enrol.New(enrol.Config{
 		Store: h.store, Tree: h.cfg.Org, Keys: keys, Secret: []byte(sec.claimSecret), CACertPEM: sec.pki.CAPEM,
-		BrokerURL: publicBroker, AccessChanged: h.refreshAccess, Now: h.cfg.Now,
+		BrokerURL: publicBroker, AccessChanged: h.refreshAccess, Audit: h.audit, Now: h.cfg.Now,
 		Limiter: ratelimit.New(h.cfg.EnrolPerMinute, burst, 10*h.cfg.EnrolPerMinute, 10*burst, h.cfg.Now),
 	}, h.log.With("component", "enrol"))
 	if err != nil {
@@ -335,7 +338,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	en.Register(a)
 	lib, err := media.New(media.Config{
 		Dir: filepath.Join(h.cfg.DataDir, "media"), Store: h.store, MaxUpload: h.cfg.MediaMaxUpload,
-		Bitrate: h.cfg.MediaBitrate, Audio: h.cfg.MediaAudio, ChunkSize: h.cfg.ChunkSize, Now: h.cfg.Now,
+		Bitrate: h.cfg.MediaBitrate, Audio: h.cfg.MediaAudio, ChunkSize: h.cfg.ChunkSize, Audit: h.audit, Now: h.cfg.Now,
 	}, h.log.With("component", "media"))
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
@@ -351,7 +354,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.sender = sender
 	sender.RegisterHTTP(a, media.HTTPConfig{Authenticate: h.authenticateDevice})
-	pl, err := playlists.New(playlists.Config{Store: h.store, Tree: h.cfg.Org, Changed: h.playlistChanged, Now: h.cfg.Now},
+	pl, err := playlists.New(playlists.Config{Store: h.store, Tree: h.cfg.Org, Changed: h.playlistChanged, Audit: h.audit,
+		Now: h.cfg.Now},
 		h.log.With("component", "playlists"))
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
@@ -374,7 +378,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	con.Register(a)
 	acc.RegisterAdmin(a)
 	o3, err := open311.New(open311.Config{Cases: cs, Store: st, Tree: h.cfg.Org, Now: h.cfg.Now,
-		Log: h.log.With("component", "open311"), BaseURL: h.HTTPURL})
+		Log: h.log.With("component", "open311"), BaseURL: h.HTTPURL, Audit: h.audit})
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
@@ -588,6 +592,29 @@ func (h *Hub) kioskIDs() []string {
 		ids = append(ids, k.ID)
 	}
 	return ids
+}
+
+// auditFunc records a committed change in the audit log (the Audit field
+// of the API's packages).
+type auditFunc = func(ctx context.Context, action, object string, before, after any)
+
+// auditTo returns the auditFunc that writes to the accounts service's
+// audit log, as made by the request's actor (jsonhttp.Actor: the admin
+// token or a person; "system" when the context carries none). A failed
+// write is logged: the change it describes is committed already. The
+// write outlives a request the client gave up on.
+func (h *Hub) auditTo(acc *accounts.Service) auditFunc {
+	return func(ctx context.Context, action, object string, before, after any) {
+		actor := jsonhttp.Actor(ctx)
+		if actor == "" {
+			actor = "system"
+		}
+		err := acc.Audit(context.WithoutCancel(ctx), accounts.AuditEntry{Actor: actor, Action: action, Object: object,
+			Before: before, After: after})
+		if err != nil {
+			h.log.Error("writing the audit log failed", "action", action, "object", object, "actor", actor, "err", err)
+		}
+	}
 }
 
 // noticeChanged rebuilds and publishes the documents of the kiosks a

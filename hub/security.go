@@ -200,7 +200,12 @@ type RotateResult struct {
 
 func (h *Hub) rotateHandler(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, oldKID, oldSerial := h.keys.Current()
 	link, err := h.RotateKey(r.Context())
+	if link.KID != "" && h.audit != nil { // the new key is in use even if publishing it failed
+		h.audit(r.Context(), "keys.rotate", "keys", RotateResult{KID: oldKID, Serial: oldSerial},
+			RotateResult{KID: link.KID, Serial: link.Serial})
+	}
 	code, body := http.StatusOK, any(RotateResult{KID: link.KID, Serial: link.Serial})
 	if err != nil {
 		h.log.Error("key rotation failed", "err", err)

@@ -16,7 +16,8 @@
 // personal API token checked by Config.Tokens (hub/accounts: a bureau
 // admin's, attributable to the person; each request with one is logged
 // with its actor). Other packages add endpoints with Handle and
-// HandlePublic.
+// HandlePublic. Notices created and withdrawn are recorded in the audit log
+// with that actor (Config.Audit).
 //
 // Errors are {"error": "..."} with status 400, 401, 404, 405, 413 or 500.
 //
@@ -87,6 +88,11 @@ type Config struct {
 	// NoticeChanged, if set, is called after a notice was created or
 	// withdrawn and committed, before the reply.
 	NoticeChanged func(ctx context.Context, n protocol.Notice)
+	// Audit, if set, records a committed change in the hub's audit log:
+	// notice.create and notice.withdraw of "notice:<id>", with the Notice
+	// before and after. Who made it is jsonhttp.Actor(ctx), which the
+	// function resolves itself. nil: no audit.
+	Audit func(ctx context.Context, action, object string, before, after any)
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
@@ -283,8 +289,8 @@ func noticeView(r store.NoticeRecord, now time.Time) Notice {
 // are the caller's fault (an invalid notice or unknown targets).
 var ErrBadRequest = errors.New("api: bad request")
 
-// CreateNotice validates and stores the notice a request asks for and
-// calls NoticeChanged. Errors the caller caused wrap ErrBadRequest; text
+// CreateNotice validates and stores the notice a request asks for, audits
+// it (notice.create, by jsonhttp.Actor(ctx)) and calls NoticeChanged. Errors the caller caused wrap ErrBadRequest; text
 // the kiosk fonts cannot draw also wraps a *glyphs.Error per field. The
 // JSON endpoint and the staff console both create notices through it.
 func (a *API) CreateNotice(ctx context.Context, req NoticeRequest) (Notice, error) {
@@ -307,25 +313,44 @@ func (a *API) CreateNotice(ctx context.Context, req NoticeRequest) (Notice, erro
 		return Notice{}, fmt.Errorf("api: create notice: %w", err)
 	}
 	a.log.Info("notice created", "id", n.ID, "title", n.Title, "targets", n.Targets)
+	v := noticeView(rec, now)
+	a.audit(ctx, "notice.create", n.ID, nil, v)
 	if a.cfg.NoticeChanged != nil {
 		a.cfg.NoticeChanged(ctx, rec.Notice)
 	}
-	return noticeView(rec, now), nil
+	return v, nil
 }
 
-// WithdrawNotice withdraws a notice (idempotent) and calls NoticeChanged;
-// an unknown id wraps store.ErrNotFound.
+// WithdrawNotice withdraws a notice (idempotent), audits the withdrawal
+// (notice.withdraw, by jsonhttp.Actor(ctx); not again for a notice
+// withdrawn already) and calls NoticeChanged; an unknown id wraps
+// store.ErrNotFound.
 func (a *API) WithdrawNotice(ctx context.Context, id string) (Notice, error) {
 	now := a.cfg.Now().UTC()
+	before, err := a.cfg.Store.Notice(ctx, id)
+	if err != nil {
+		return Notice{}, fmt.Errorf("api: withdraw notice %q: %w", id, err)
+	}
 	rec, err := a.cfg.Store.WithdrawNotice(ctx, id, now)
 	if err != nil {
 		return Notice{}, fmt.Errorf("api: withdraw notice %q: %w", id, err)
 	}
 	a.log.Info("notice withdrawn", "id", id)
+	v := noticeView(rec, now)
+	if before.WithdrawnAt.IsZero() {
+		a.audit(ctx, "notice.withdraw", id, noticeView(before, now), v)
+	}
 	if a.cfg.NoticeChanged != nil {
 		a.cfg.NoticeChanged(ctx, rec.Notice)
 	}
-	return noticeView(rec, now), nil
+	return v, nil
+}
+
+// audit records a change of notice id through Config.Audit, if set.
+func (a *API) audit(ctx context.Context, action, id string, before, after any) {
+	if a.cfg.Audit != nil {
+		a.cfg.Audit(ctx, action, "notice:"+id, before, after)
+	}
 }
 
 // Notices returns every notice with its status, newest first as stored.

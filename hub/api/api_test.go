@@ -54,7 +54,8 @@ func newFixture(t *testing.T) *fixture {
 			defer f.mu.Unlock()
 			f.changed = append(f.changed, n.ID)
 		},
-		Now: func() time.Time { return f.now },
+		Audit: auditTo(t, st),
+		Now:   func() time.Time { return f.now },
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

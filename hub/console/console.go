@@ -95,7 +95,9 @@ type Config struct {
 	Notices  Notices
 	Reports  Reports
 	// Upload serves a raw media upload (hub/media's upload handler); the
-	// console puts it behind a session and CSRF check.
+	// console puts it behind a session and CSRF check and passes the
+	// account on as the request's actor (jsonhttp.WithActor) for the audit
+	// log. Notices' CreateNotice and WithdrawNotice get it the same way.
 	Upload    http.Handler
 	MaxUpload int64 // the body limit of Upload
 	// DeviceKey returns the public key of a kiosk's enrolled device, which
@@ -233,7 +235,7 @@ func (c *Console) Register(m Mux) {
 	m.Handle("GET /notices/{id}", h(leaders, c.noticePage))
 	m.Handle("POST /notices/{id}/withdraw", h(leaders, c.withdrawNotice))
 	m.Handle("GET /media", h(admins, c.mediaPage))
-	m.HandleLarge("POST /media", h(admins, c.cfg.Upload.ServeHTTP), c.cfg.MaxUpload)
+	m.HandleLarge("POST /media", h(admins, c.upload), c.cfg.MaxUpload)
 	m.Handle("GET /fleet", h(fleet, c.fleetPage))
 	m.Handle("GET /fleet/{id}", h(fleet, c.kioskPage))
 

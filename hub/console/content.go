@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/shequ/shequ/hub/accounts"
 	"github.com/shequ/shequ/hub/api"
 	"github.com/shequ/shequ/hub/cases"
+	"github.com/shequ/shequ/hub/jsonhttp"
 	"github.com/shequ/shequ/hub/media"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/report"
@@ -184,7 +186,7 @@ func (c *Console) createNotice(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Targets = append(req.Targets, protocol.Target{Level: n.Level, ID: n.ID})
 	}
-	n, err := c.cfg.Notices.CreateNotice(r.Context(), req)
+	n, err := c.cfg.Notices.CreateNotice(asAccount(r, a), req)
 	if ge := (*glyphs.Error)(nil); errors.As(err, &ge) {
 		again(undrawable(lang, glyphs.Missing(vals["title"]+vals["body"])))
 		return
@@ -196,10 +198,6 @@ func (c *Console) createNotice(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		c.fail(w, r, err)
 		return
-	}
-	if err := c.cfg.Accounts.Audit(r.Context(), accounts.AuditEntry{Actor: "account:" + a.ID, Action: "notice.create",
-		Object: "notice:" + n.ID, After: n}); err != nil {
-		c.log.Error("audit of a notice", "err", err)
 	}
 	http.Redirect(w, r, withOK("/notices/"+n.ID, "notice.created"), http.StatusSeeOther)
 }
@@ -244,17 +242,26 @@ func (c *Console) withdrawNotice(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	after, err := c.cfg.Notices.WithdrawNotice(r.Context(), n.ID)
-	if err != nil {
+	_, a := c.principal(r)
+	if _, err := c.cfg.Notices.WithdrawNotice(asAccount(r, a), n.ID); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	_, a := c.principal(r)
-	if err := c.cfg.Accounts.Audit(r.Context(), accounts.AuditEntry{Actor: "account:" + a.ID, Action: "notice.withdraw",
-		Object: "notice:" + n.ID, Before: n, After: after}); err != nil {
-		c.log.Error("audit of a notice", "err", err)
-	}
 	http.Redirect(w, r, withOK("/notices/"+n.ID, "notice.withdrawn"), http.StatusSeeOther)
+}
+
+// asAccount is the request's context carrying the signed-in account as the
+// actor (jsonhttp.WithActor) of the API-level services the console calls:
+// they audit their changes (hub/api, hub/media) as made by that person.
+func asAccount(r *http.Request, a accounts.Account) context.Context {
+	return jsonhttp.WithActor(r.Context(), "account:"+a.ID)
+}
+
+// upload serves a media upload (Config.Upload) as made by the signed-in
+// account.
+func (c *Console) upload(w http.ResponseWriter, r *http.Request) {
+	_, a := c.principal(r)
+	c.cfg.Upload.ServeHTTP(w, r.WithContext(asAccount(r, a)))
 }
 
 type mediaData struct {

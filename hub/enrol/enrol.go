@@ -13,6 +13,9 @@
 // Claim codes are 12 digits, single use, expiring, and stored only as an
 // HMAC under a hub secret: the code is shown once, when it is created.
 // Passwords are 32 random bytes and stored only as hashes.
+//
+// Claims created and devices revoked are recorded in the audit log with the
+// request's actor (Config.Audit), never with the code.
 package enrol
 
 import (
@@ -76,6 +79,12 @@ type Config struct {
 	// (revoked, or replaced by the new device). It must update the broker's
 	// accounts and disconnect those devices.
 	AccessChanged func(ctx context.Context, ended []store.Device) error
+	// Audit, if set, records a committed change in the hub's audit log:
+	// claim.create of "claim:<id>" (after: the Claim, never its code) and
+	// device.revoke of "device:<id>" (the Device before and after). Who
+	// made it is jsonhttp.Actor(ctx), which the function resolves itself.
+	// nil: no audit.
+	Audit func(ctx context.Context, action, object string, before, after any)
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
@@ -216,6 +225,7 @@ func (s *Service) createClaim(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("claim code created", "claim", c.ID, "community", c.Community, "kiosk", c.Kiosk, "expires_at", c.ExpiresAt)
+	s.audit(r.Context(), "claim.create", "claim:"+c.ID, nil, claimView(c, now))
 	s.json(w, http.StatusCreated, ClaimCreated{ID: c.ID, Code: FormatCode(plain), ExpiresAt: c.ExpiresAt,
 		Community: c.Community, Kiosk: c.Kiosk})
 }
@@ -294,6 +304,9 @@ func (s *Service) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("device revoked", "device", d.ID, "kiosk", d.Kiosk, "status", d.Status)
+	before := d
+	before.Status, before.RevokedAt = store.DeviceEnrolled, time.Time{} // revoked is set only for an enrolled device
+	s.audit(r.Context(), "device.revoke", "device:"+d.ID, deviceView(before, time.Time{}), deviceView(d, time.Time{}))
 	if err := s.cfg.AccessChanged(r.Context(), []store.Device{d}); err != nil {
 		s.error(w, http.StatusInternalServerError, fmt.Errorf("device %s revoked, but updating the broker failed: %w", d.ID, err))
 		return
@@ -411,6 +424,13 @@ func (s *Service) enrol(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info("device enrolled", "ticket_floor", floor)
 	s.json(w, http.StatusOK, resp)
+}
+
+// audit records a change through Config.Audit, if set.
+func (s *Service) audit(ctx context.Context, action, object string, before, after any) {
+	if s.cfg.Audit != nil {
+		s.cfg.Audit(ctx, action, object, before, after)
+	}
 }
 
 func (s *Service) error(w http.ResponseWriter, code int, err error) {

@@ -50,8 +50,23 @@ type Config struct {
 	// OnReady, if set, is called after a video's transcode finished and
 	// was stored (ready or failed).
 	OnReady func(ctx context.Context, m store.MediaRecord)
+	// Audit, if set, records a stored upload in the hub's audit log:
+	// media.upload of "media:<id>", after: its filename, kind, sha256 and
+	// size. Who uploaded it is jsonhttp.Actor(ctx), which the function
+	// resolves itself. nil: no audit.
+	Audit func(ctx context.Context, action, object string, before, after any)
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+}
+
+// UploadAudit is what the audit log records of an upload (media.upload):
+// the original file as uploaded.
+type UploadAudit struct {
+	Filename string             `json:"filename,omitempty"`
+	Kind     protocol.MediaKind `json:"kind"`
+	Format   string             `json:"format,omitempty"`
+	SHA256   string             `json:"sha256"`
+	Size     int64              `json:"size"`
 }
 
 // Library stores uploads and runs the transcode queue.
@@ -140,6 +155,7 @@ func (l *Library) wake() {
 // Upload stores a file read from r (at most MaxUpload bytes) named filename
 // for display: its type is detected with ffprobe (ErrUnsupported: nothing is
 // kept); an image is ready at once, a video is queued for its transcode.
+// A stored upload is audited (Config.Audit).
 func (l *Library) Upload(ctx context.Context, r io.Reader, filename string) (store.MediaRecord, error) {
 	t, err := l.files.Write(r, l.cfg.MaxUpload)
 	if err != nil {
@@ -169,6 +185,10 @@ func (l *Library) Upload(ctx context.Context, r io.Reader, filename string) (sto
 	}
 	l.log.Info("media uploaded", "id", m.ID, "kind", m.Kind, "format", m.Format, "sha256", m.OrigSHA256,
 		"size", m.OrigSize, "status", m.Status)
+	if l.cfg.Audit != nil {
+		l.cfg.Audit(ctx, "media.upload", "media:"+m.ID, nil, UploadAudit{Filename: m.Filename, Kind: m.Kind,
+			Format: m.Format, SHA256: m.OrigSHA256, Size: m.OrigSize})
+	}
 	if m.Status == store.MediaQueued {
 		l.wake()
 	}

@@ -90,7 +90,8 @@ func DecodeKeyRequest(data []byte) (KeyRequest, error) {
 
 // CreateKey issues a key: 32 random bytes, of which only the SHA-256 is
 // stored. Nodes must be city, district, street or community nodes of the
-// org tree.
+// org tree. The key (never its secret) is audited: open311_key.create, by
+// jsonhttp.Actor(ctx) (Config.Audit).
 func (s *Server) CreateKey(ctx context.Context, req KeyRequest) (KeyCreated, error) {
 	name := strings.TrimSpace(req.Name)
 	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxKeyName ||
@@ -126,6 +127,7 @@ func (s *Server) CreateKey(ctx context.Context, req KeyRequest) (KeyCreated, err
 		return KeyCreated{}, fmt.Errorf("open311: create key: %w", err)
 	}
 	s.log.Info("open311: key issued", "id", k.ID, "name", name, "nodes", nodes, "source", src)
+	s.audit(ctx, "open311_key.create", k.ID, nil, keyView(k))
 	return KeyCreated{Key: keyView(k), APIKey: secret}, nil
 }
 
@@ -142,8 +144,19 @@ func (s *Server) Keys(ctx context.Context) ([]Key, error) {
 	return out, nil
 }
 
-// RevokeKey revokes a key at once (idempotent).
+// RevokeKey revokes a key at once (idempotent). The revocation is audited
+// (open311_key.revoke, by jsonhttp.Actor(ctx); not again for a key revoked
+// already).
 func (s *Server) RevokeKey(ctx context.Context, id string) (Key, error) {
+	all, err := s.cfg.Store.Open311Keys(ctx)
+	if err != nil {
+		return Key{}, fmt.Errorf("open311: revoke key %s: %w", id, err)
+	}
+	i := slices.IndexFunc(all, func(k store.Open311Key) bool { return k.ID == id })
+	if i < 0 {
+		return Key{}, fmt.Errorf("%w: %s", ErrKeyNotFound, id)
+	}
+	before := all[i]
 	k, err := s.cfg.Store.RevokeOpen311Key(ctx, id, s.cfg.Now().UTC())
 	if errors.Is(err, store.ErrNotFound) {
 		return Key{}, fmt.Errorf("%w: %s", ErrKeyNotFound, id)
@@ -152,7 +165,17 @@ func (s *Server) RevokeKey(ctx context.Context, id string) (Key, error) {
 		return Key{}, fmt.Errorf("open311: revoke key %s: %w", id, err)
 	}
 	s.log.Info("open311: key revoked", "id", k.ID, "name", k.Name)
+	if before.RevokedAt.IsZero() {
+		s.audit(ctx, "open311_key.revoke", k.ID, keyView(before), keyView(k))
+	}
 	return keyView(k), nil
+}
+
+// audit records a change of key id through Config.Audit, if set.
+func (s *Server) audit(ctx context.Context, action, id string, before, after any) {
+	if s.cfg.Audit != nil {
+		s.cfg.Audit(ctx, action, "open311_key:"+id, before, after)
+	}
 }
 
 // RegisterAdmin adds the key management endpoints, to be served behind

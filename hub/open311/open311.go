@@ -74,6 +74,12 @@ type Config struct {
 	// requests without a valid key); the total is limited to ten times.
 	PerMinute int
 	Burst     int
+	// Audit, if set, records a committed change of the API keys in the
+	// hub's audit log: open311_key.create and open311_key.revoke of
+	// "open311_key:<id>", with the Key before and after (never the
+	// secret). Who made it is jsonhttp.Actor(ctx), which the function
+	// resolves itself. nil: no audit.
+	Audit func(ctx context.Context, action, object string, before, after any)
 }
 
 // Server serves the Open311 GeoReport v2 API. It is an http.Handler for

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shequ/shequ/hub/api"
 	"github.com/shequ/shequ/hub/cases"
 	"github.com/shequ/shequ/hub/store"
 )
@@ -554,8 +555,24 @@ func TestRateLimit(t *testing.T) {
 }
 
 // TestAdmin checks the key endpoints behind the admin token.
+// TestAdmin: keys are issued, listed and revoked through the admin
+// endpoints; issuing and revoking are in the audit log with the admin
+// token as actor and never with the key, refused requests and a repeated
+// revocation write nothing.
 func TestAdmin(t *testing.T) {
-	f := newFixture(t, Config{})
+	var st *store.SQLite // set once the fixture opened it, before any request
+	f := newFixture(t, Config{Audit: func(ctx context.Context, action, object string, before, after any) {
+		auditTo(t, st)(ctx, action, object, before, after)
+	}})
+	st = f.st
+	audited := func() []store.AuditRecord {
+		t.Helper()
+		rs, err := st.AuditLog(context.Background(), "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
 	auth := http.Header{"Authorization": {"Bearer " + adminToken}}
 	post := func(path, body string, h http.Header) reply {
 		req, err := http.NewRequest("POST", f.ts.URL+path, strings.NewReader(body))
@@ -598,6 +615,13 @@ func TestAdmin(t *testing.T) {
 			if r.code == 201 {
 				created = decodeJSON[KeyCreated](t, r)
 			}
+			want := 0 // one entry once the key is issued
+			if created.Key.ID != "" {
+				want = 1
+			}
+			if n := len(audited()); n != want {
+				t.Errorf("%d audit entries, want %d", n, want)
+			}
 		})
 	}
 	if !strings.HasPrefix(created.APIKey, KeyPrefix) || len(created.APIKey) != len(KeyPrefix)+43 || created.Key.Source != "hotline" {
@@ -621,5 +645,31 @@ func TestAdmin(t *testing.T) {
 	}
 	if r := f.do("GET", Base+"requests.json", q, nil, nil); r.code != 403 {
 		t.Errorf("revoked key works: %d", r.code)
+	}
+	e := audited() // newest first
+	if len(e) != 2 {
+		t.Fatalf("audit log %+v, want the key's create and revoke", e)
+	}
+	for i, w := range []struct {
+		action string
+		before bool // a before state without revoked_at
+		after  string
+	}{
+		{"open311_key.revoke", true, `"revoked_at"`},
+		{"open311_key.create", false, `"name":"12345"`},
+	} {
+		if e[i].Action != w.action || e[i].Actor != api.AdminActor || e[i].Object != "open311_key:"+created.Key.ID {
+			t.Errorf("entry %d = %s by %s on %s, want %s by %s on open311_key:%s", i, e[i].Action, e[i].Actor, e[i].Object,
+				w.action, api.AdminActor, created.Key.ID)
+		}
+		if w.before != (e[i].Before != "") || strings.Contains(e[i].Before, `"revoked_at"`) ||
+			!strings.Contains(e[i].After, w.after) {
+			t.Errorf("entry %d: before %s after %s", i, e[i].Before, e[i].After)
+		}
+		all := e[i].Before + e[i].After + e[i].Actor
+		secret := strings.TrimPrefix(created.APIKey, KeyPrefix)
+		if strings.Contains(all, secret) || strings.Contains(all, adminToken) {
+			t.Errorf("entry %d holds the API key or the admin token: %s", i, all)
+		}
 	}
 }

@@ -10,6 +10,9 @@
 // image or video item must name a ready media file (by media id or by the
 // SHA-256 of its kiosk file) of the item's kind; a notice item must name an
 // existing notice. Items are stored with the kiosk file's SHA-256.
+//
+// Playlists created and withdrawn are recorded in the audit log with the
+// request's actor (Config.Audit).
 package playlists
 
 import (
@@ -52,6 +55,11 @@ type Config struct {
 	// Changed, if set, is called after a playlist was created or withdrawn
 	// and committed, before the reply.
 	Changed func(ctx context.Context, p protocol.Playlist)
+	// Audit, if set, records a committed change in the hub's audit log:
+	// playlist.create and playlist.withdraw of "playlist:<id>", with the
+	// View before and after. Who made it is jsonhttp.Actor(ctx), which the
+	// function resolves itself. nil: no audit.
+	Audit func(ctx context.Context, action, object string, before, after any)
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
@@ -237,10 +245,12 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("playlist created", "id", p.ID, "name", p.Name, "items", len(p.Items), "targets", p.Targets)
+	v := ViewOf(rec, now)
+	a.audit(r.Context(), "playlist.create", p.ID, nil, v)
 	if a.cfg.Changed != nil {
 		a.cfg.Changed(r.Context(), rec.Playlist)
 	}
-	jsonhttp.Write(w, a.log, http.StatusCreated, ViewOf(rec, now))
+	jsonhttp.Write(w, a.log, http.StatusCreated, v)
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
@@ -283,6 +293,15 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 func (a *API) withdraw(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	now := a.cfg.Now().UTC()
+	before, err := a.cfg.Store.Playlist(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		jsonhttp.Error(w, a.log, http.StatusNotFound, fmt.Errorf("no playlist %q", id))
+		return
+	}
+	if err != nil {
+		jsonhttp.Error(w, a.log, http.StatusInternalServerError, err)
+		return
+	}
 	rec, err := a.cfg.Store.WithdrawPlaylist(r.Context(), id, now)
 	if errors.Is(err, store.ErrNotFound) {
 		jsonhttp.Error(w, a.log, http.StatusNotFound, fmt.Errorf("no playlist %q", id))
@@ -293,8 +312,19 @@ func (a *API) withdraw(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("playlist withdrawn", "id", id)
+	v := ViewOf(rec, now)
+	if before.WithdrawnAt.IsZero() { // a repeated withdrawal changes nothing
+		a.audit(r.Context(), "playlist.withdraw", id, ViewOf(before, now), v)
+	}
 	if a.cfg.Changed != nil {
 		a.cfg.Changed(r.Context(), rec.Playlist)
 	}
-	jsonhttp.Write(w, a.log, http.StatusOK, ViewOf(rec, now))
+	jsonhttp.Write(w, a.log, http.StatusOK, v)
+}
+
+// audit records a change of playlist id through Config.Audit, if set.
+func (a *API) audit(ctx context.Context, action, id string, before, after any) {
+	if a.cfg.Audit != nil {
+		a.cfg.Audit(ctx, action, "playlist:"+id, before, after)
+	}
 }
