@@ -290,7 +290,14 @@ type FieldChange struct {
 // History returns the audit entries about the account with the id, newest
 // first, at most limit.
 func (s *Service) History(ctx context.Context, id string, limit int) ([]Change, error) {
-	rs, err := s.cfg.Store.AuditLog(ctx, object(id), limit)
+	return s.ObjectHistory(ctx, object(id), limit)
+}
+
+// ObjectHistory returns the audit entries about any audited object, e.g.
+// "notice:<id>", newest first, at most limit.
+func (s *Service) ObjectHistory(ctx context.Context, obj string, limit int) ([]Change, error) {
+	id := obj
+	rs, err := s.cfg.Store.AuditLog(ctx, obj, limit)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: history %s: %w", id, err)
 	}

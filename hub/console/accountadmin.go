@@ -125,6 +125,8 @@ var accountMessages = htmlpage.Messages{
 
 	"aact.account.create":           {"创建账号", "Account created"},
 	"aact.account.set_role":         {"调整角色", "Role changed"},
+	"aact.notice.create":            {"发布", "Published"},
+	"aact.notice.withdraw":          {"撤回", "Withdrawn"},
 	"aact.account.set_display_name": {"修改姓名", "Display name changed"},
 	"aact.account.set_password":     {"设置密码", "Password set"},
 	"aact.account.lock":             {"锁定", "Locked"},

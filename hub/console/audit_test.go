@@ -184,4 +184,9 @@ func TestContentAudit(t *testing.T) {
 	if hist, err := f.st.AuditLog(context.Background(), "notice:"+id, 10); err != nil || len(hist) != 2 {
 		t.Errorf("history of notice:%s: %+v, %v", id, hist, err)
 	}
+	// The notice's page says who published and who withdrew it.
+	page := squad.get("/notices/" + id)
+	if !regexp.MustCompile(`id="history">撤回：五里桥中队长 \(squad\)，[^<]+ · 发布：五里桥中队长 \(squad\)，`).MatchString(page.body) {
+		t.Errorf("the notice page does not show its history:\n%s", page.body)
+	}
 }

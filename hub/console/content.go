@@ -220,6 +220,7 @@ func (c *Console) notice(r *http.Request, id string) (api.Notice, error) {
 type noticeData struct {
 	Notice   api.Notice
 	Delivery []report.Delivery
+	History  []historyRow // who created and withdrew it, newest first
 }
 
 func (c *Console) noticePage(w http.ResponseWriter, r *http.Request) {
@@ -233,7 +234,22 @@ func (c *Console) noticePage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "notice", n.Title, noticeData{n, dl})
+	changes, err := c.cfg.Accounts.ObjectHistory(r.Context(), "notice:"+n.ID, historyLimit)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	names, err := c.accountNames(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := noticeData{Notice: n, Delivery: dl}
+	lang := langOf(r)
+	for _, ch := range changes {
+		d.History = append(d.History, historyRow{At: ch.At, Actor: actorName(lang, names, ch.Actor), Action: label(lang, "aact", ch.Action)})
+	}
+	c.render(w, r, http.StatusOK, "notice", n.Title, d)
 }
 
 func (c *Console) withdrawNotice(w http.ResponseWriter, r *http.Request) {
