@@ -123,6 +123,7 @@ type Store interface {
 	InsertCase(ctx context.Context, c store.CaseRecord, evs []store.CaseEvent) (store.CaseRecord, bool, error)
 	Case(ctx context.Context, id string) (store.CaseRecord, error)
 	CaseByTicket(ctx context.Context, ticket string) (store.CaseRecord, error)
+	CasesByQueryCode(ctx context.Context, code string) ([]store.CaseRecord, error)
 	UpdateCase(ctx context.Context, ids []string, change func([]*store.CaseRecord) ([]store.CaseEvent, error)) error
 	CaseEvents(ctx context.Context, id string) ([]store.CaseEvent, error)
 	CaseComplainants(ctx context.Context, id string) ([]store.Complainant, error)
@@ -328,6 +329,33 @@ func (s *Service) Case(ctx context.Context, id string) (Case, error) {
 		return c, fmt.Errorf("cases: %w", err)
 	}
 	return c, nil
+}
+
+// Find returns the cases a ticket number or a kiosk query code (printed on
+// the receipt: the ticket's date and number) names, whatever their scope:
+// the caller shows only those its account may see. Spaces around q and
+// the case of its letters do not matter; anything that is neither is
+// ErrInvalid.
+func (s *Service) Find(ctx context.Context, q string) ([]Case, error) {
+	q = strings.ToUpper(strings.TrimSpace(q))
+	switch {
+	case protocol.IsQueryCode(q):
+		cs, err := s.cfg.Store.CasesByQueryCode(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("cases: find %s: %w", q, err)
+		}
+		return cs, nil
+	case protocol.ValidTicket(q) == nil:
+		c, err := s.cfg.Store.CaseByTicket(ctx, q)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cases: find %s: %w", q, err)
+		}
+		return []Case{c}, nil
+	}
+	return nil, fmt.Errorf("%w: %q is neither a ticket number nor a query code", ErrInvalid, q)
 }
 
 // List returns a page of cases the filter selects, newest first.

@@ -158,6 +158,10 @@ type inboxData struct {
 	CanCreate   bool
 	OpenStates  []string
 	Export      template.URL // the filter as a query, for the CSV export
+	// Query is what was searched for (GET /cases/find), and Found what the
+	// search says about its result; the list is then the cases found.
+	Query string
+	Found string
 }
 
 // storeFilter turns the inbox filter into a store filter within the
@@ -199,7 +203,6 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	now := c.cfg.Now()
 	if f.After != "" {
 		after, err := c.cfg.Cases.Case(r.Context(), f.After)
 		if err == nil && !p.CanSee(after.Community) {
@@ -219,13 +222,73 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request) {
 	for i := range list {
 		list[i] = cases.View(list[i], p)
 	}
-	d := inboxData{Filter: f, Cases: list, States: strs(cases.States), Sources: strs(cases.Sources),
-		Categories: strs(protocol.FeedbackCategories), Communities: c.communities(a.Node), Now: now,
-		CanCreate: a.Role != accounts.RoleTechnician, OpenStates: strs(cases.OpenStates), Export: template.URL(f.query(""))}
+	d := c.newInboxData(a, f, list)
 	if len(list) == InboxPage {
 		d.Next = template.URL(f.query(list[len(list)-1].ID))
 	}
 	c.render(w, r, http.StatusOK, "inbox", T(langOf(r), "inbox"), d)
+}
+
+// newInboxData is the inbox page's data for filter f showing list.
+func (c *Console) newInboxData(a accounts.Account, f inboxFilter, list []cases.Case) inboxData {
+	return inboxData{Filter: f, Cases: list, States: strs(cases.States), Sources: strs(cases.Sources),
+		Categories: strs(protocol.FeedbackCategories), Communities: c.communities(a.Node), Now: c.cfg.Now(),
+		CanCreate: a.Role != accounts.RoleTechnician, OpenStates: strs(cases.OpenStates), Export: template.URL(f.query(""))}
+}
+
+// maxFind bounds what GET /cases/find takes.
+const maxFind = 64
+
+// findCase serves GET /cases/find?q=: a ticket number or a receipt's query
+// code, as a resident reads it out on the phone. One case the account may
+// see opens it; several (a query code shared by kiosks) are listed; none,
+// or none within the account's reach, says so (the two are not told
+// apart, so tickets outside the reach do not leak).
+func (c *Console) findCase(w http.ResponseWriter, r *http.Request) {
+	p, a := c.principal(r)
+	lang := langOf(r)
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	d := c.newInboxData(a, inboxFilter{}, nil)
+	d.Query = q
+	if q == "" {
+		http.Redirect(w, r, "/cases", http.StatusSeeOther)
+		return
+	}
+	var found []cases.Case
+	err := fmt.Errorf("%w: too long", cases.ErrInvalid)
+	if len(q) <= maxFind {
+		found, err = c.cfg.Cases.Find(r.Context(), q)
+	}
+	if errors.Is(err, cases.ErrInvalid) {
+		d.Found = T(lang, "find.invalid")
+		c.render(w, r, http.StatusBadRequest, "inbox", T(lang, "inbox"), d)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, fc := range found {
+		_, _, err := c.visibleCase(r, fc.ID)
+		switch {
+		case err == nil:
+			d.Cases = append(d.Cases, cases.View(fc, p))
+		case errors.Is(err, errNotFound), errors.Is(err, cases.ErrNotInScope), errors.Is(err, store.ErrNotFound):
+		default:
+			c.fail(w, r, err)
+			return
+		}
+	}
+	switch len(d.Cases) {
+	case 0:
+		d.Found = fmt.Sprintf(T(lang, "find.none"), q)
+		c.render(w, r, http.StatusNotFound, "inbox", T(lang, "inbox"), d)
+	case 1:
+		http.Redirect(w, r, "/cases/"+d.Cases[0].ID, http.StatusSeeOther)
+	default:
+		d.Found = fmt.Sprintf(T(lang, "find.many"), q, len(d.Cases))
+		c.render(w, r, http.StatusOK, "inbox", T(lang, "inbox"), d)
+	}
 }
 
 // visibleCase loads a case's detail for the current account, applying the

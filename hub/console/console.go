@@ -222,6 +222,7 @@ func (c *Console) Register(m Mux) {
 
 	m.Handle("GET /cases", h(staff, c.inbox))
 	m.Handle("GET /cases/new", h(staff, c.newCasePage))
+	m.Handle("GET /cases/find", h(staff, c.findCase))
 	m.Handle("GET /cases/export.csv", h(staff, c.export))
 	m.Handle("POST /cases", h(staff, c.createCase))
 	m.Handle("GET /cases/{id}", h(staff, c.casePage))

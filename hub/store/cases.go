@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/shequ/shequ/protocol"
 )
 
 // CaseRecord is a stored case. Its states, sources and the rules that move
@@ -397,4 +399,20 @@ func (s *SQLite) MergeCandidates(ctx context.Context, community, category, build
 		return nil, fmt.Errorf("store: merge candidates: %w", err)
 	}
 	return out, nil
+}
+
+// MaxQueryMatches bounds the cases CasesByQueryCode returns.
+const MaxQueryMatches = 50
+
+// CasesByQueryCode returns the cases whose ticket has the query code's
+// date and sequence (protocol.QueryCode): tickets of the same day and
+// number at different kiosks share a code, so there may be several, at
+// most MaxQueryMatches, by ticket. The ticket index serves the date prefix.
+func (s *SQLite) CasesByQueryCode(ctx context.Context, code string) ([]CaseRecord, error) {
+	if !protocol.IsQueryCode(code) {
+		return nil, fmt.Errorf("store: cases by query code %q: not a query code", code)
+	}
+	pattern := code[:6] + "-*-" + code[6:]
+	return queryAll(ctx, s.db, "cases by query code "+code, scanCase,
+		`SELECT `+caseCols+` FROM cases WHERE ticket GLOB ? ORDER BY ticket LIMIT ?`, pattern, MaxQueryMatches)
 }

@@ -206,6 +206,7 @@ func TestListCasesUsesIndexes(t *testing.T) {
 		"overdue":          `SELECT id FROM cases WHERE ` + openStates + ` AND due_at < 5 ORDER BY due_at, id LIMIT 50`,
 		"escalate":         `SELECT id FROM cases WHERE escalate_at <= 5 ORDER BY escalate_at LIMIT 50`,
 		"detail":           `SELECT id FROM cases WHERE id = 'case-0000001'`,
+		"query code":       `SELECT id FROM cases WHERE ticket GLOB '261127-*-0001' ORDER BY ticket LIMIT 50`,
 	}
 	for name, q := range queries {
 		t.Run(name, func(t *testing.T) {
@@ -331,4 +332,44 @@ func measure(b *testing.B, op func(i int)) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// TestCasesByQueryCode: a query code finds the cases of its day and number
+// at every kiosk, and no other.
+func TestCasesByQueryCode(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	tickets := []string{"261127-K-SANGCHENG-01-0007", "261127-K-RUIYI-02-0007", "261127-K-SANGCHENG-01-0070",
+		"261127-K-SANGCHENG-01-10007", "261128-K-SANGCHENG-01-0007", "261127-QR-0007"}
+	for i, tk := range tickets {
+		c := testCase(i)
+		c.Ticket = tk
+		if _, _, err := s.InsertCase(ctx, c, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		code string
+		want []string
+	}{
+		{"2611270007", []string{"261127-K-RUIYI-02-0007", "261127-K-SANGCHENG-01-0007", "261127-QR-0007"}},
+		{"26112710007", []string{"261127-K-SANGCHENG-01-10007"}},
+		{"2611290007", nil},
+	}
+	for _, tc := range tests {
+		got, err := s.CasesByQueryCode(ctx, tc.code)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.code, err)
+		}
+		var tks []string
+		for _, c := range got {
+			tks = append(tks, c.Ticket)
+		}
+		if !slices.Equal(tks, tc.want) {
+			t.Errorf("CasesByQueryCode(%s) = %v, want %v", tc.code, tks, tc.want)
+		}
+	}
+	if _, err := s.CasesByQueryCode(ctx, "26112*"); err == nil {
+		t.Error("a pattern was taken as a query code")
+	}
 }
