@@ -108,6 +108,8 @@ var messages = htmlpage.Labels.With(htmlpage.Messages{
 	"ticket.category":     {"问题类别", "Category"},
 	"ticket.where":        {"社区", "Community"},
 	"ticket.reported":     {"反映时间", "Reported"},
+	"ticket.due":          {"办理时限", "Due"},
+	"ticket.due.before":   {"前答复", "(answer by then)"},
 	"ticket.timeline":     {"办理经过", "Progress"},
 	"ticket.answer":       {"答复", "Answer"},
 	"ticket.rating":       {"您的评价", "Your rating"},

@@ -602,6 +602,9 @@ func TestTicketPagePublic(t *testing.T) {
 					t.Errorf("page lacks %q", w)
 				}
 			}
+			if strings.Contains(r.Body, `id="due"`) {
+				t.Error("a case not yet dispatched shows a deadline")
+			}
 			if r.Header.Get("Referrer-Policy") != "no-referrer" {
 				t.Errorf("Referrer-Policy %q", r.Header.Get("Referrer-Policy"))
 			}
@@ -612,7 +615,12 @@ func TestTicketPagePublic(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := f.get("/t/" + c.Ticket)
-	for _, w := range []string{"派单", "已派单，执法队员即将处置"} {
+	now, err := f.cases.Case(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := fmtTime(now.DueAt)
+	for _, w := range []string{"派单", "已派单，执法队员即将处置", `id="due">` + due + " 前答复"} {
 		if !strings.Contains(r.Body, w) {
 			t.Errorf("page lacks %q", w)
 		}

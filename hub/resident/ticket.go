@@ -41,6 +41,7 @@ type ticketView struct {
 	Category     string
 	Community    string
 	ReportedAt   time.Time
+	DueAt        time.Time // the handler's deadline, while the case is being handled
 	Timeline     []event
 	Answer       string
 	AnsweredAt   time.Time
@@ -103,6 +104,9 @@ func (p *Pages) ticketView(r *http.Request, ticket, key string) (ticketView, err
 	}
 	if n := p.cfg.Tree.Node(c.Community); n != nil {
 		v.Community = n.Name
+	}
+	if (c.State == string(cases.StateDispatched) || c.State == string(cases.StateInProgress)) && c.MergedInto == "" {
+		v.DueAt = c.DueAt
 	}
 	for _, e := range d.Timeline {
 		k, ok := publicSteps[cases.Action(e.Action)]
