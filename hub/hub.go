@@ -88,6 +88,7 @@ type Store interface {
 	EnrolledDevice(ctx context.Context, kiosk string) (store.Device, error)
 	LiveNotices(ctx context.Context, now time.Time) ([]protocol.Notice, error)
 	SetDesired(ctx context.Context, kiosk, hash string) (version int64, changed bool, err error)
+	ForgetPhones(ctx context.Context, closedBefore time.Time, limit int) (int, error)
 	Close() error
 }
 
@@ -105,7 +106,12 @@ const (
 	// (the global limit is ten times that); lockout per account is in
 	// hub/accounts.
 	DefaultLoginPerMinute = 20
+	// DefaultPhoneRetention is how long residents' phone numbers are kept
+	// after their case closed.
+	DefaultPhoneRetention = 180 * 24 * time.Hour
 	enrolBurst            = 5
+	// retentionEvery is how often the tick forgets phone numbers.
+	retentionEvery = time.Hour
 )
 
 // Config configures the hub. Zero values mean the defaults.
@@ -158,6 +164,12 @@ type Config struct {
 	// verification in the console (accounts.Config.Require2FA); none by
 	// default.
 	Require2FA []accounts.Role
+
+	// PhoneRetention is how long after its case closed a resident's phone
+	// number is kept (in the case, its complainants and the kiosk feedback
+	// records); the hub forgets older ones once an hour. Default 180 days
+	// (DefaultPhoneRetention); negative: kept forever.
+	PhoneRetention time.Duration
 }
 
 // Hub is the hub service.
@@ -199,6 +211,8 @@ type Hub struct {
 	boardMu    sync.Mutex
 	boardDirty map[string]bool // kiosks whose case board must be published again
 	boardCh    chan struct{}
+
+	lastRetention time.Time // when phones were last forgotten (the loop's goroutine only)
 }
 
 // New checks cfg, loads the org tree and returns an unstarted hub.
@@ -233,6 +247,9 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	}
 	if cfg.EnrolPerMinute <= 0 {
 		cfg.EnrolPerMinute = DefaultEnrolPerMinute
+	}
+	if cfg.PhoneRetention == 0 {
+		cfg.PhoneRetention = DefaultPhoneRetention
 	}
 	return &Hub{cfg: cfg, log: log, published: make(map[string]int64), reconnCh: make(chan struct{}, 1),
 		table: access.NewTable(), files: make(map[string]map[string]bool),
@@ -575,6 +592,7 @@ func (h *Hub) loop(ctx context.Context) {
 			h.publishAllBoards()
 		}
 		h.escalate(ctx, h.cases)
+		h.retainPhones(ctx)
 		h.accessMu.Lock()
 		stale := h.accessStale
 		h.accessMu.Unlock()
@@ -584,6 +602,45 @@ func (h *Hub) loop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// retainPhones forgets, at most once per retentionEvery, the phone
+// numbers of cases closed more than PhoneRetention ago, in batches until
+// none is left, and logs and audits how many cases it cleared. A failed
+// run is retried on the next tick.
+func (h *Hub) retainPhones(ctx context.Context) {
+	now := h.cfg.Now()
+	if h.cfg.PhoneRetention < 0 || (!h.lastRetention.IsZero() && now.Sub(h.lastRetention) < retentionEvery) {
+		return
+	}
+	cutoff := now.Add(-h.cfg.PhoneRetention).UTC()
+	total := 0
+	var err error
+	for ctx.Err() == nil {
+		var n int
+		n, err = h.store.ForgetPhones(ctx, cutoff, 0)
+		total += n
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	if total > 0 {
+		h.log.Info("forgot residents' phone numbers of closed cases", "cases", total, "closed_before", cutoff)
+		h.audit(ctx, "retention.phones", "cases", nil, phoneRetention{Cases: total, ClosedBefore: cutoff})
+	}
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		h.log.Error("forgetting phone numbers of closed cases failed; retrying on the next tick", "err", err)
+	default:
+		h.lastRetention = now
+	}
+}
+
+// phoneRetention is the audit record of one retainPhones run.
+type phoneRetention struct {
+	Cases        int       `json:"cases"`
+	ClosedBefore time.Time `json:"closed_before"`
 }
 
 func (h *Hub) kioskIDs() []string {

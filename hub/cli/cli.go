@@ -456,6 +456,7 @@ func parse(fs *flag.FlagSet, args []string, nargs int) error {
 func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string, log *slog.Logger) error {
 	var cfg hub.Config
 	var hostnames, pidfile, require2FA string
+	var retentionDays int
 	fs.StringVar(&cfg.OrgFile, "org", "", "org tree JSON file (required)")
 	fs.StringVar(&cfg.MQTTListen, "mqtt", hub.DefaultMQTTListen, "embedded MQTT broker listen address")
 	fs.StringVar(&cfg.BrokerURL, "broker", "", "external MQTT broker URL, e.g. ssl://127.0.0.1:8883 (disables the embedded broker)")
@@ -472,9 +473,16 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string
 	fs.IntVar(&cfg.MediaSends, "media-sends", 0, "chunk messages published at once (default 4)")
 	fs.StringVar(&pidfile, "mosquitto-pidfile", "", "external mosquitto's pid file: SIGHUP it after the passwd/acl files change")
 	fs.StringVar(&require2FA, "require-2fa", "", "comma-separated staff roles that must use two-step verification, e.g. bureau_admin,district_admin")
+	fs.IntVar(&retentionDays, "phone-retention-days", int(hub.DefaultPhoneRetention/day),
+		"days after its case closed that a resident's phone number is kept; 0 keeps them forever")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	retention, err := phoneRetention(retentionDays)
+	if err != nil {
+		return fmt.Errorf("serve: -phone-retention-days: %w", err)
+	}
+	cfg.PhoneRetention = retention
 	roles, err := parseRoles(require2FA)
 	if err != nil {
 		return fmt.Errorf("serve: -require-2fa: %w", err)
@@ -495,6 +503,24 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string
 		return err
 	}
 	return h.Run(ctx)
+}
+
+const day = 24 * time.Hour
+
+// maxRetentionDays bounds -phone-retention-days (100 years), far below
+// where days would overflow a time.Duration.
+const maxRetentionDays = 36500
+
+// phoneRetention turns -phone-retention-days into hub.Config's
+// PhoneRetention: 0 keeps phones forever (negative there).
+func phoneRetention(days int) (time.Duration, error) {
+	switch {
+	case days < 0 || days > maxRetentionDays:
+		return 0, fmt.Errorf("%d days is not between 0 and %d", days, maxRetentionDays)
+	case days == 0:
+		return -1, nil
+	}
+	return time.Duration(days) * day, nil
 }
 
 // parseRoles parses a comma-separated list of account roles; empty is none.
