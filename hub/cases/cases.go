@@ -120,7 +120,7 @@ var System Scope = system{}
 
 // Store is what cases need from the hub database.
 type Store interface {
-	InsertCase(ctx context.Context, c store.CaseRecord, evs []store.CaseEvent) (store.CaseRecord, bool, error)
+	InsertCase(ctx context.Context, c store.CaseRecord, evs []store.CaseEvent, sameRef ...string) (store.CaseRecord, bool, error)
 	Case(ctx context.Context, id string) (store.CaseRecord, error)
 	CaseByTicket(ctx context.Context, ticket string) (store.CaseRecord, error)
 	CasesByQueryCode(ctx context.Context, code string) ([]store.CaseRecord, error)
@@ -255,6 +255,10 @@ type NewCase struct {
 	Description string
 	Phone       string
 	ReportedAt  time.Time // default now
+	// SameRefAs are other sources whose references share SourceRef's
+	// namespace: a case with the reference under any of them is this case
+	// (a console form sent again with another source picked).
+	SameRefAs []Source
 }
 
 // Create stores a new case in state received, exactly once by source and
@@ -303,7 +307,11 @@ func (s *Service) Create(ctx context.Context, n NewCase, actor Scope) (c Case, d
 	c.EscalateAt = c.DueAt
 	ev := store.CaseEvent{CaseID: c.ID, At: now, Actor: actor.ID(), Role: actor.Role(), Action: string(ActionCreate),
 		To: string(StateReceived), Note: "来源：" + sourceNames[n.Source]}
-	c, duplicate, err = s.cfg.Store.InsertCase(ctx, c, []store.CaseEvent{ev})
+	sameRef := make([]string, len(n.SameRefAs))
+	for i, src := range n.SameRefAs {
+		sameRef[i] = string(src)
+	}
+	c, duplicate, err = s.cfg.Store.InsertCase(ctx, c, []store.CaseEvent{ev}, sameRef...)
 	if err != nil {
 		return c, false, fmt.Errorf("cases: create from %s %s: %w", n.Source, n.SourceRef, err)
 	}

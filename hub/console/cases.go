@@ -652,6 +652,9 @@ func (c *Console) createCase(w http.ResponseWriter, r *http.Request) {
 		Kind: protocol.FeedbackKind(vals["kind"]), Category: protocol.FeedbackCategory(vals["category"]),
 		Where:       protocol.Where{Building: vals["building"], Unit: vals["unit"], Room: vals["room"]},
 		Description: vals["description"], Phone: vals["phone"],
+		// The token is the form's, whichever source was picked: sent
+		// again with another source, it is still the same case.
+		SameRefAs: sourcesFor(a.Role),
 	}, p)
 	if err != nil {
 		c.fail(w, r, err)

@@ -98,3 +98,40 @@ func TestNewCaseMistakes(t *testing.T) {
 		t.Fatalf("cases after the fixed form twice: %v (%v), want one", ids, err)
 	}
 }
+
+// TestNewCaseSameFormOtherSource: the new-case form sent again with another
+// source picked (back, change, send) still files one case.
+func TestNewCaseSameFormOtherSource(t *testing.T) {
+	f := newFixture(t, false)
+	f.standardAccounts()
+	leader := f.login("squad")
+	page := leader.get("/cases/new")
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(page.body)
+	if page.code != http.StatusOK || token == nil {
+		t.Fatalf("new case page %d without a token", page.code)
+	}
+	form := url.Values{"token": {token[1]}, "source": {"hotline"}, "community": {"sangcheng"}, "kind": {"complaint"},
+		"category": {"facade"}, "description": {"外墙广告牌松动"}}
+	var locs []string
+	for _, src := range []string{"hotline", "patrol", "partner"} {
+		form.Set("source", src)
+		res := leader.submit("/cases", form)
+		if res.code != http.StatusSeeOther {
+			t.Fatalf("source %s: %d %s", src, res.code, errorText(res.body))
+		}
+		locs = append(locs, res.header.Get("Location"))
+	}
+	if locs[0] != locs[1] || locs[1] != locs[2] {
+		t.Errorf("the same form led to %v, want one case", locs)
+	}
+	if ids, err := leader.inboxAll(""); err != nil || len(ids) != 1 {
+		t.Fatalf("cases: %v (%v), want one", ids, err)
+	}
+	// Another form of the same person is another case.
+	page = leader.get("/cases/new")
+	token2 := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(page.body)
+	form.Set("token", token2[1])
+	if res := leader.submit("/cases", form); res.code != http.StatusSeeOther || res.header.Get("Location") == locs[0] {
+		t.Fatalf("a second form: %d %q", res.code, res.header.Get("Location"))
+	}
+}

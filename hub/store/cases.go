@@ -152,15 +152,18 @@ func insertEvents(ctx context.Context, tx execer, evs []CaseEvent) error {
 
 // InsertCase stores a new case with its first complainant (its own record)
 // and its first timeline events, exactly once by (source, source ref). When
-// a case with them exists already it returns that case and duplicate.
-func (s *SQLite) InsertCase(ctx context.Context, c CaseRecord, evs []CaseEvent) (stored CaseRecord, duplicate bool, err error) {
+// a case with them exists already it returns that case and duplicate. A
+// case with the source ref under one of sameRef (sources sharing the
+// reference's namespace, e.g. the console's forms) counts as existing too.
+func (s *SQLite) InsertCase(ctx context.Context, c CaseRecord, evs []CaseEvent, sameRef ...string) (stored CaseRecord, duplicate bool, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return c, false, fmt.Errorf("store: insert case %s: begin: %w", c.ID, err)
 	}
 	defer rollback(tx, &err)
-	existing, err := scanCase(tx.QueryRowContext(ctx, `SELECT `+caseCols+` FROM cases WHERE source = ? AND source_ref = ?`,
-		c.Source, c.SourceRef))
+	sources := append([]any{c.Source}, anys(sameRef)...)
+	existing, err := scanCase(tx.QueryRowContext(ctx, `SELECT `+caseCols+` FROM cases WHERE source_ref = ? AND source IN (?`+
+		strings.Repeat(", ?", len(sources)-1)+`) ORDER BY created_at LIMIT 1`, append([]any{c.SourceRef}, sources...)...))
 	switch {
 	case err == nil:
 		return existing, true, nil
@@ -415,4 +418,13 @@ func (s *SQLite) CasesByQueryCode(ctx context.Context, code string) ([]CaseRecor
 	pattern := code[:6] + "-*-" + code[6:]
 	return queryAll(ctx, s.db, "cases by query code "+code, scanCase,
 		`SELECT `+caseCols+` FROM cases WHERE ticket GLOB ? ORDER BY ticket LIMIT ?`, pattern, MaxQueryMatches)
+}
+
+// anys converts strings to query arguments.
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, v := range ss {
+		out[i] = v
+	}
+	return out
 }

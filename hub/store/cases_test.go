@@ -207,6 +207,7 @@ func TestListCasesUsesIndexes(t *testing.T) {
 		"escalate":         `SELECT id FROM cases WHERE escalate_at <= 5 ORDER BY escalate_at LIMIT 50`,
 		"detail":           `SELECT id FROM cases WHERE id = 'case-0000001'`,
 		"query code":       `SELECT id FROM cases WHERE ticket GLOB '261127-*-0001' ORDER BY ticket LIMIT 50`,
+		"insert dedupe":    `SELECT id FROM cases WHERE source_ref = 'a/b' AND source IN ('hotline', 'patrol', 'partner') LIMIT 1`,
 	}
 	for name, q := range queries {
 		t.Run(name, func(t *testing.T) {
