@@ -53,7 +53,6 @@ import (
 	"github.com/shequ/shequ/hub/desired"
 	"github.com/shequ/shequ/hub/enrol"
 	"github.com/shequ/shequ/hub/fleet"
-	"github.com/shequ/shequ/hub/jsonhttp"
 	"github.com/shequ/shequ/hub/media"
 	"github.com/shequ/shequ/hub/open311"
 	"github.com/shequ/shequ/hub/orgtree"
@@ -207,7 +206,7 @@ type Hub struct {
 	accessStale bool       // the last update of the broker's accounts failed; retried on every tick
 
 	cases      *cases.Service
-	audit      auditFunc // records changes made through the API (auditTo)
+	audit      func(ctx context.Context, action, object string, before, after any) // accounts.AuditChange
 	boardMu    sync.Mutex
 	boardDirty map[string]bool // kiosks whose case board must be published again
 	boardCh    chan struct{}
@@ -333,7 +332,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	h.audit = h.auditTo(acc)
+	h.audit = acc.AuditChange
 	// The API takes the admin token and bureau admins' personal tokens.
 	a, err := api.New(api.Config{
 		Store: h.store, Tree: h.cfg.Org, OfflineAfter: h.cfg.OfflineAfter, AdminToken: sec.adminToken,
@@ -649,29 +648,6 @@ func (h *Hub) kioskIDs() []string {
 		ids = append(ids, k.ID)
 	}
 	return ids
-}
-
-// auditFunc records a committed change in the audit log (the Audit field
-// of the API's packages).
-type auditFunc = func(ctx context.Context, action, object string, before, after any)
-
-// auditTo returns the auditFunc that writes to the accounts service's
-// audit log, as made by the request's actor (jsonhttp.Actor: the admin
-// token or a person; "system" when the context carries none). A failed
-// write is logged: the change it describes is committed already. The
-// write outlives a request the client gave up on.
-func (h *Hub) auditTo(acc *accounts.Service) auditFunc {
-	return func(ctx context.Context, action, object string, before, after any) {
-		actor := jsonhttp.Actor(ctx)
-		if actor == "" {
-			actor = "system"
-		}
-		err := acc.Audit(context.WithoutCancel(ctx), accounts.AuditEntry{Actor: actor, Action: action, Object: object,
-			Before: before, After: after})
-		if err != nil {
-			h.log.Error("writing the audit log failed", "action", action, "object", object, "actor", actor, "err", err)
-		}
-	}
 }
 
 // noticeChanged rebuilds and publishes the documents of the kiosks a

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/shequ/shequ/hub/jsonhttp"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/ratelimit"
 	"github.com/shequ/shequ/hub/store"
@@ -183,6 +184,23 @@ func (s *Service) Audit(ctx context.Context, e AuditEntry) error {
 		return fmt.Errorf("accounts: audit %s: %w", e.Action, err)
 	}
 	return nil
+}
+
+// AuditChange records a change made through the hub's services (the Audit
+// hooks of hub/api, hub/media, hub/playlists, hub/enrol, hub/open311) as
+// done by the request's actor (jsonhttp.Actor: the admin token or a
+// person; "system" when the context carries none). It runs after the change
+// committed, so a failed write is logged, not returned; the write outlives
+// a request the client gave up on.
+func (s *Service) AuditChange(ctx context.Context, action, object string, before, after any) {
+	actor := jsonhttp.Actor(ctx)
+	if actor == "" {
+		actor = "system"
+	}
+	err := s.Audit(context.WithoutCancel(ctx), AuditEntry{Actor: actor, Action: action, Object: object, Before: before, After: after})
+	if err != nil {
+		s.log.Error("writing the audit log failed", "action", action, "object", object, "actor", actor, "err", err)
+	}
 }
 
 // NewAccount is what CreateAccount needs.

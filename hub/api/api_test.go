@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shequ/shequ/hub/internal/audittest"
 	"github.com/shequ/shequ/hub/jsonhttp"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/store"
@@ -54,7 +55,7 @@ func newFixture(t *testing.T) *fixture {
 			defer f.mu.Unlock()
 			f.changed = append(f.changed, n.ID)
 		},
-		Audit: auditTo(t, st),
+		Audit: audittest.Func(t, st, tree),
 		Now:   func() time.Time { return f.now },
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/shequ/shequ/hub/api"
-	"github.com/shequ/shequ/hub/jsonhttp"
+	"github.com/shequ/shequ/hub/internal/audittest"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/pki"
 	"github.com/shequ/shequ/hub/signing"
@@ -26,31 +26,6 @@ import (
 )
 
 const adminToken = "test-admin-token-0123456789"
-
-// auditTo is Config.Audit as hub/hub.go wires it, writing straight to the
-// store's audit log: the actor is the request's (jsonhttp.Actor).
-func auditTo(t *testing.T, st *store.SQLite) func(ctx context.Context, action, object string, before, after any) {
-	return func(ctx context.Context, action, object string, before, after any) {
-		rec := store.AuditRecord{At: time.Now(), Actor: jsonhttp.Actor(ctx), Action: action, Object: object}
-		for _, v := range []struct {
-			dst *string
-			val any
-		}{{&rec.Before, before}, {&rec.After, after}} {
-			if v.val == nil {
-				continue
-			}
-			b, err := json.Marshal(v.val)
-			if err != nil {
-				t.Errorf("audit %s: %v", action, err)
-				return
-			}
-			*v.dst = string(b)
-		}
-		if err := st.InsertAudit(ctx, rec); err != nil {
-			t.Errorf("audit %s: %v", action, err)
-		}
-	}
-}
 
 // TestAudit: a claim created and a device revoked through the API are in
 // the audit log with the admin token as actor, without the claim code or
@@ -90,7 +65,7 @@ func TestAudit(t *testing.T) {
 		ended   []string
 	)
 	en, err := New(Config{Store: st, Tree: tree, Keys: keys, Secret: bytes.Repeat([]byte("k"), 32), CACertPEM: ca.CAPEM,
-		BrokerURL: "ssl://127.0.0.1:8883", Audit: auditTo(t, st),
+		BrokerURL: "ssl://127.0.0.1:8883", Audit: audittest.Func(t, st, tree),
 		AccessChanged: func(_ context.Context, ds []store.Device) error {
 			endedMu.Lock()
 			defer endedMu.Unlock()

@@ -11,40 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/shequ/shequ/hub/api"
-	"github.com/shequ/shequ/hub/jsonhttp"
+	"github.com/shequ/shequ/hub/internal/audittest"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/store"
 )
 
 const adminToken = "test-admin-token-0123456789"
-
-// auditTo is Config.Audit as hub/hub.go wires it, writing straight to the
-// store's audit log: the actor is the request's (jsonhttp.Actor).
-func auditTo(t *testing.T, st *store.SQLite) func(ctx context.Context, action, object string, before, after any) {
-	return func(ctx context.Context, action, object string, before, after any) {
-		rec := store.AuditRecord{At: time.Now(), Actor: jsonhttp.Actor(ctx), Action: action, Object: object}
-		for _, v := range []struct {
-			dst *string
-			val any
-		}{{&rec.Before, before}, {&rec.After, after}} {
-			if v.val == nil {
-				continue
-			}
-			b, err := json.Marshal(v.val)
-			if err != nil {
-				t.Errorf("audit %s: %v", action, err)
-				return
-			}
-			*v.dst = string(b)
-		}
-		if err := st.InsertAudit(ctx, rec); err != nil {
-			t.Errorf("audit %s: %v", action, err)
-		}
-	}
-}
 
 // TestUploadAudit: an upload through the API is in the audit log with the
 // admin token as actor and the file's name, kind, hash and size; refused
@@ -57,7 +31,7 @@ func TestUploadAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	lib, err := New(Config{Dir: filepath.Join(dir, "media"), Store: st, MaxUpload: 1 << 20, Audit: auditTo(t, st)}, log)
+	lib, err := New(Config{Dir: filepath.Join(dir, "media"), Store: st, MaxUpload: 1 << 20, Audit: audittest.Func(t, st, tree)}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shequ/shequ/hub/api"
 	"github.com/shequ/shequ/hub/cases"
+	"github.com/shequ/shequ/hub/internal/audittest"
 	"github.com/shequ/shequ/hub/store"
 )
 
@@ -560,11 +561,12 @@ func TestRateLimit(t *testing.T) {
 // token as actor and never with the key, refused requests and a repeated
 // revocation write nothing.
 func TestAdmin(t *testing.T) {
-	var st *store.SQLite // set once the fixture opened it, before any request
+	var audit func(ctx context.Context, action, object string, before, after any) // set once the fixture opened its store, before any request
 	f := newFixture(t, Config{Audit: func(ctx context.Context, action, object string, before, after any) {
-		auditTo(t, st)(ctx, action, object, before, after)
+		audit(ctx, action, object, before, after)
 	}})
-	st = f.st
+	st := f.st
+	audit = audittest.Func(t, st, f.tree)
 	audited := func() []store.AuditRecord {
 		t.Helper()
 		rs, err := st.AuditLog(context.Background(), "", 100)

@@ -10,40 +10,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/shequ/shequ/hub/api"
-	"github.com/shequ/shequ/hub/jsonhttp"
+	"github.com/shequ/shequ/hub/internal/audittest"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/store"
 )
 
 const adminToken = "test-admin-token-0123456789"
-
-// auditTo is Config.Audit as hub/hub.go wires it, writing straight to the
-// store's audit log: the actor is the request's (jsonhttp.Actor).
-func auditTo(t *testing.T, st *store.SQLite) func(ctx context.Context, action, object string, before, after any) {
-	return func(ctx context.Context, action, object string, before, after any) {
-		rec := store.AuditRecord{At: time.Now(), Actor: jsonhttp.Actor(ctx), Action: action, Object: object}
-		for _, v := range []struct {
-			dst *string
-			val any
-		}{{&rec.Before, before}, {&rec.After, after}} {
-			if v.val == nil {
-				continue
-			}
-			b, err := json.Marshal(v.val)
-			if err != nil {
-				t.Errorf("audit %s: %v", action, err)
-				return
-			}
-			*v.dst = string(b)
-		}
-		if err := st.InsertAudit(ctx, rec); err != nil {
-			t.Errorf("audit %s: %v", action, err)
-		}
-	}
-}
 
 // TestAudit: playlists created and withdrawn through the API are in the
 // audit log with the admin token as actor and the playlist before and
@@ -68,7 +42,7 @@ func TestAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := New(Config{Store: st, Tree: tree, Audit: auditTo(t, st)}, log)
+	pl, err := New(Config{Store: st, Tree: tree, Audit: audittest.Func(t, st, tree)}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
