@@ -241,8 +241,15 @@ func (s *SQLite) InsertAudit(ctx context.Context, e AuditRecord) error {
 // AuditLog returns the audit entries about object (every entry when object is
 // empty), newest first, at most limit.
 func (s *SQLite) AuditLog(ctx context.Context, object string, limit int) ([]AuditRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, actor, action, object, before, after FROM audit_log
-		WHERE ? = '' OR object = ? ORDER BY seq DESC LIMIT ?`, object, object, limit)
+	// Two statements, not "? = '' OR object = ?": with the OR the planner
+	// cannot use audit_log_object and reads the whole log for one object.
+	q, args := `SELECT seq, at, actor, action, object, before, after FROM audit_log
+		ORDER BY seq DESC LIMIT ?`, []any{limit}
+	if object != "" {
+		q, args = `SELECT seq, at, actor, action, object, before, after FROM audit_log
+		WHERE object = ? ORDER BY seq DESC LIMIT ?`, []any{object, limit}
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit log: %w", err)
 	}
