@@ -276,6 +276,7 @@ func GeneratePassword() string {
 type Change struct {
 	Seq    int64
 	At     time.Time
+	Object string // what changed: "account:<id>", "notice:<id>", …
 	Actor  string // "account:<id>", "system", "cli", "ip:<address>", ...
 	Action string // e.g. "account.set_role"
 	Fields []FieldChange
@@ -296,22 +297,37 @@ func (s *Service) History(ctx context.Context, id string, limit int) ([]Change, 
 // ObjectHistory returns the audit entries about any audited object, e.g.
 // "notice:<id>", newest first, at most limit.
 func (s *Service) ObjectHistory(ctx context.Context, obj string, limit int) ([]Change, error) {
-	id := obj
 	rs, err := s.cfg.Store.AuditLog(ctx, obj, limit)
 	if err != nil {
-		return nil, fmt.Errorf("accounts: history %s: %w", id, err)
+		return nil, fmt.Errorf("accounts: history %s: %w", obj, err)
 	}
+	return changes(rs)
+}
+
+// RecentChanges returns at most limit audit entries of every object with a
+// sequence number below before (0: the newest), newest first: the whole
+// audit log, page by page.
+func (s *Service) RecentChanges(ctx context.Context, before int64, limit int) ([]Change, error) {
+	rs, err := s.cfg.Store.AuditBefore(ctx, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: audit log: %w", err)
+	}
+	return changes(rs)
+}
+
+// changes reduces audit records to the fields that differ.
+func changes(rs []store.AuditRecord) ([]Change, error) {
 	out := make([]Change, len(rs))
 	for i, r := range rs {
 		before, err := flatJSON(r.Before)
 		if err != nil {
-			return nil, fmt.Errorf("accounts: history %s entry %d: before: %w", id, r.Seq, err)
+			return nil, fmt.Errorf("accounts: audit entry %d: before: %w", r.Seq, err)
 		}
 		after, err := flatJSON(r.After)
 		if err != nil {
-			return nil, fmt.Errorf("accounts: history %s entry %d: after: %w", id, r.Seq, err)
+			return nil, fmt.Errorf("accounts: audit entry %d: after: %w", r.Seq, err)
 		}
-		out[i] = Change{Seq: r.Seq, At: r.At, Actor: r.Actor, Action: r.Action, Fields: diff(before, after)}
+		out[i] = Change{Seq: r.Seq, At: r.At, Object: r.Object, Actor: r.Actor, Action: r.Action, Fields: diff(before, after)}
 	}
 	return out, nil
 }

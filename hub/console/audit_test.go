@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -188,5 +189,78 @@ func TestContentAudit(t *testing.T) {
 	page := squad.get("/notices/" + id)
 	if !regexp.MustCompile(`id="history">撤回：五里桥中队长 \(squad\)，[^<]+ · 发布：五里桥中队长 \(squad\)，`).MatchString(page.body) {
 		t.Errorf("the notice page does not show its history:\n%s", page.body)
+	}
+}
+
+// TestAuditLogPage: a bureau admin reads the whole audit log, newest
+// first, with people's names, the object linked and the change by field,
+// page by page; other roles may not; stored text is shown inert.
+func TestAuditLogPage(t *testing.T) {
+	f := newAuditFixture(t)
+	f.standardAccounts()
+	squad, bureau, huangpu := f.login("squad"), f.login("bureau"), f.login("huangpu")
+	form := url.Values{"title": {"<b>开放日</b>通知"}, "body": {"欢迎"}, "category": {"event"},
+		"priority": {"normal"}, "target": {"sangcheng"}}
+	res := squad.submit("/notices", form)
+	m := noticeLocation.FindStringSubmatch(res.header.Get("Location"))
+	if res.code != http.StatusSeeOther || m == nil {
+		t.Fatalf("POST /notices: %d %s", res.code, errorText(res.body))
+	}
+	officer := f.accounts["officer-a"].ID
+	if res := huangpu.submit("/accounts/"+officer+"/name", url.Values{"display_name": {"李队员"}}); res.code != http.StatusSeeOther {
+		t.Fatalf("rename: %d %s", res.code, errorText(res.body))
+	}
+	if res := huangpu.get("/audit"); res.code != http.StatusForbidden {
+		t.Errorf("district admin: GET /audit %d, want 403", res.code)
+	}
+	if res := squad.get("/audit"); res.code != http.StatusForbidden {
+		t.Errorf("squad leader: GET /audit %d, want 403", res.code)
+	}
+	page := bureau.get("/audit")
+	if page.code != http.StatusOK {
+		t.Fatalf("GET /audit: %d", page.code)
+	}
+	rename := strings.Index(page.body, "修改姓名")
+	publish := strings.Index(page.body, "发布")
+	for _, want := range []string{"黄浦区管理员 (huangpu)", `<a href="/accounts/` + officer + `">李队员 (officer-a)</a>`,
+		`<a href="/notices/` + m[1] + `">notice:` + m[1] + `</a>`, "五里桥中队长 (squad)", "&lt;b&gt;开放日&lt;/b&gt;通知"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the audit log lacks %q", want)
+		}
+	}
+	if rename < 0 || publish < 0 || rename > publish {
+		t.Errorf("the rename (%d) does not come before the older publication (%d)", rename, publish)
+	}
+	if strings.Contains(page.body, "<b>开放日</b>") {
+		t.Error("stored markup is shown as markup")
+	}
+	if res := bureau.get("/audit?before=-1"); res.code != http.StatusBadRequest {
+		t.Errorf("GET /audit?before=-1: %d, want 400", res.code)
+	}
+	// Paging: write more entries than a page and follow "older" to the end.
+	for i := range auditPage + 5 {
+		if err := f.acc.Audit(context.Background(), accounts.AuditEntry{Actor: "system", Action: "test.entry",
+			Object: fmt.Sprintf("test:%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen, path := map[string]bool{}, "/audit"
+	older := regexp.MustCompile(`<a href="/audit\?(before=\d+)" id="older">`)
+	for range 10 {
+		res := bureau.get(path)
+		for _, mm := range regexp.MustCompile(`>test:(\d+)<`).FindAllStringSubmatch(res.body, -1) {
+			if seen[mm[1]] {
+				t.Fatalf("entry test:%s on two pages", mm[1])
+			}
+			seen[mm[1]] = true
+		}
+		next := older.FindStringSubmatch(res.body)
+		if next == nil {
+			break
+		}
+		path = "/audit?" + next[1]
+	}
+	if len(seen) != auditPage+5 {
+		t.Errorf("paging showed %d of the %d test entries", len(seen), auditPage+5)
 	}
 }

@@ -161,7 +161,7 @@ func parseTemplates(node func(string) string) (map[string]*template.Template, er
 	}
 	out := make(map[string]*template.Template)
 	all := maps.Clone(pages)
-	for _, more := range []map[string]string{statsPages, accountPages, checkinPages, twoFactorPages, tokenPages} {
+	for _, more := range []map[string]string{statsPages, accountPages, checkinPages, twoFactorPages, tokenPages, auditPages} {
 		maps.Copy(all, more)
 	}
 	for page, layout := range all {
@@ -249,6 +249,7 @@ func (c *Console) Register(m Mux) {
 	c.registerCheckins(m)
 	c.registerTwoFactor(m)
 	c.registerTokens(m)
+	c.registerAudit(m)
 }
 
 // page registers a page handler behind secure and a session of roles.

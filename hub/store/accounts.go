@@ -238,6 +238,16 @@ func (s *SQLite) InsertAudit(ctx context.Context, e AuditRecord) error {
 	return nil
 }
 
+// AuditBefore returns at most limit audit entries of every object with a
+// sequence number below before (0: from the newest), newest first.
+func (s *SQLite) AuditBefore(ctx context.Context, before int64, limit int) ([]AuditRecord, error) {
+	if before <= 0 {
+		return s.AuditLog(ctx, "", limit)
+	}
+	return s.auditQuery(ctx, `SELECT seq, at, actor, action, object, before, after FROM audit_log
+		WHERE seq < ? ORDER BY seq DESC LIMIT ?`, before, limit)
+}
+
 // AuditLog returns the audit entries about object (every entry when object is
 // empty), newest first, at most limit.
 func (s *SQLite) AuditLog(ctx context.Context, object string, limit int) ([]AuditRecord, error) {
@@ -249,6 +259,12 @@ func (s *SQLite) AuditLog(ctx context.Context, object string, limit int) ([]Audi
 		q, args = `SELECT seq, at, actor, action, object, before, after FROM audit_log
 		WHERE object = ? ORDER BY seq DESC LIMIT ?`, []any{object, limit}
 	}
+	return s.auditQuery(ctx, q, args...)
+}
+
+// auditQuery runs a query of audit_log rows (seq, at, actor, action,
+// object, before, after).
+func (s *SQLite) auditQuery(ctx context.Context, q string, args ...any) ([]AuditRecord, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit log: %w", err)
