@@ -115,23 +115,7 @@ func TestAPITokenStore(t *testing.T) {
 // column's index, not a scan of the table.
 func TestAPITokenLookupIndexed(t *testing.T) {
 	s, _ := openTemp(t)
-	rows, err := s.db.QueryContext(context.Background(), `EXPLAIN QUERY PLAN SELECT `+apiTokenCols+` FROM api_tokens WHERE hash = ?`, "h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	plan := strings.Split(queryPlan(t, s, `SELECT `+apiTokenCols+` FROM api_tokens WHERE hash = ?`, "h"), "; ")
 	if len(plan) != 1 || !strings.Contains(plan[0], "USING INDEX") || !strings.Contains(plan[0], "hash=?") {
 		t.Errorf("query plan %q, want one search using the hash index", plan)
 	}

@@ -212,24 +212,7 @@ func TestListCasesUsesIndexes(t *testing.T) {
 	}
 	for name, q := range queries {
 		t.Run(name, func(t *testing.T) {
-			rows, err := s.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			p := strings.Join(plan, "; ")
+			p := queryPlan(t, s, q)
 			t.Logf("%s", p)
 			if strings.Contains(p, "SCAN cases") || !strings.Contains(p, "INDEX") {
 				t.Errorf("plan %q does not use an index", p)

@@ -273,29 +273,6 @@ func TestForgetPhonesBatches(t *testing.T) {
 	}
 }
 
-// queryPlan returns the EXPLAIN QUERY PLAN details of query.
-func queryPlan(t *testing.T, s *SQLite, query string, args ...any) string {
-	t.Helper()
-	rows, err := s.db.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+query, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(plan, "; ")
-}
-
 // checkForgetPlan: finding the cases to forget searches the two partial
 // indexes by time, and scans neither table.
 func checkForgetPlan(t *testing.T, s *SQLite) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -338,4 +339,27 @@ func TestNotices(t *testing.T) {
 	if err != nil || len(all) != 4 || all[0].ID != "withdrawn" {
 		t.Errorf("Notices = %d records (first %v), %v; want 4 newest first", len(all), all[0].ID, err)
 	}
+}
+
+// queryPlan returns the EXPLAIN QUERY PLAN details of query.
+func queryPlan(t *testing.T, s *SQLite, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.db.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "; ")
 }
