@@ -90,28 +90,44 @@ func (s *Service) cookie(value string, maxAge int) *http.Cookie {
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 }
 
+// readLoginPost checks what both login steps need of a request (POST, a
+// url-encoded form, the same origin) and reads its body, at most
+// MaxLoginForm bytes; noStore marks the reply uncacheable before the body
+// is read. When it returns false it has answered the request (badType and
+// tooLarge are the messages of those refusals).
+func readLoginPost(w http.ResponseWriter, r *http.Request, badType, tooLarge string, noStore bool) ([]byte, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return nil, false
+	}
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/x-www-form-urlencoded" {
+		http.Error(w, badType, http.StatusUnsupportedMediaType)
+		return nil, false
+	}
+	if !sameOrigin(r) {
+		http.Error(w, "cross-site login refused", http.StatusForbidden)
+		return nil, false
+	}
+	if noStore {
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxLoginForm))
+	if err != nil {
+		http.Error(w, tooLarge, http.StatusRequestEntityTooLarge)
+		return nil, false
+	}
+	return body, true
+}
+
 // LoginHandler serves POST /login (form fields username and password). On
 // success it sets the session cookie and redirects (303) to HomePath; on
 // wrong credentials or a locked account it redirects to LoginPath?failed=1;
 // too many attempts from the client's IP get 429.
 func (s *Service) LoginHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/x-www-form-urlencoded" {
-			http.Error(w, "login expects a url-encoded form", http.StatusUnsupportedMediaType)
-			return
-		}
-		if !sameOrigin(r) {
-			http.Error(w, "cross-site login refused", http.StatusForbidden)
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxLoginForm))
-		if err != nil {
-			http.Error(w, "login form too large", http.StatusRequestEntityTooLarge)
+		body, ok := readLoginPost(w, r, "login expects a url-encoded form", "login form too large", false)
+		if !ok {
 			return
 		}
 		f, err := ParseLoginForm(body)
@@ -182,23 +198,8 @@ func ParseCodeForm(body []byte) (string, error) {
 // LoginPath?failed=1; too many attempts from the client's IP get 429.
 func (s *Service) SecondFactorHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/x-www-form-urlencoded" {
-			http.Error(w, "the code form must be url-encoded", http.StatusUnsupportedMediaType)
-			return
-		}
-		if !sameOrigin(r) {
-			http.Error(w, "cross-site login refused", http.StatusForbidden)
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxLoginForm))
-		if err != nil {
-			http.Error(w, "code form too large", http.StatusRequestEntityTooLarge)
+		body, ok := readLoginPost(w, r, "the code form must be url-encoded", "code form too large", true)
+		if !ok {
 			return
 		}
 		code, err := ParseCodeForm(body)
