@@ -17,6 +17,11 @@
 // the store; every finished hour becomes a PlayStats outbox record, sent
 // and acknowledged like feedback.
 //
+// Check (health.go) is the agent's liveness check, which cmd/agent feeds
+// the systemd watchdog with: the store answers, the local API answers on
+// its socket, the link's goroutine makes progress. Offline or not enrolled
+// is a normal state and passes.
+//
 // An Agent holds no global state, so many can run in one process (tests and
 // fleet benchmarks do); with Config.Socket empty it starts no HTTP server.
 package agent
@@ -256,7 +261,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 		a.api = api
 	}
-	a.log.Info("agent started", "data", a.cfg.DataDir, "socket", a.cfg.Socket, "enrolled", enrolled, "kiosk", a.kiosk, "content_version", a.version)
+	a.log.Info("agent started", "version", a.cfg.SoftwareVersion, "data", a.cfg.DataDir, "socket", a.cfg.Socket, "enrolled", enrolled, "kiosk", a.kiosk, "content_version", a.version)
 	return nil
 }
 

@@ -29,6 +29,11 @@
 // own topics; every downlink message is signed. With an external mosquitto
 // the hub keeps DataDir/mosquitto/{passwd,acl} up to date and calls
 // Config.BrokerReload after every change.
+//
+// Health (health.go): Check is the hub's liveness check, which cmd/hub
+// feeds the systemd watchdog with (a stuck database or main loop, or a
+// broker cut off for longer than Config.BrokerGrace); Health reports every
+// check, also a full disk, as the body of the public GET /healthz.
 package hub
 
 import (
@@ -42,6 +47,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shequ/shequ/hub/access"
@@ -88,6 +94,8 @@ type Store interface {
 	LiveNotices(ctx context.Context, now time.Time) ([]protocol.Notice, error)
 	SetDesired(ctx context.Context, kiosk, hash string) (version int64, changed bool, err error)
 	ForgetPhones(ctx context.Context, closedBefore time.Time, limit int) (int, error)
+	// SchemaVersion is the health check's query.
+	SchemaVersion(ctx context.Context) (int, error)
 	Close() error
 }
 
@@ -108,7 +116,13 @@ const (
 	// DefaultPhoneRetention is how long residents' phone numbers are kept
 	// after their case closed.
 	DefaultPhoneRetention = 180 * 24 * time.Hour
-	enrolBurst            = 5
+	// DefaultMinFreeDisk is the free space in DataDir's file system below
+	// which the disk health check fails.
+	DefaultMinFreeDisk = 256 << 20
+	// DefaultBrokerGrace is how long the hub may be cut off from the
+	// broker before Check fails.
+	DefaultBrokerGrace = 5 * time.Minute
+	enrolBurst         = 5
 	// retentionEvery is how often the tick forgets phone numbers.
 	retentionEvery = time.Hour
 )
@@ -169,6 +183,18 @@ type Config struct {
 	// records); the hub forgets older ones once an hour. Default 180 days
 	// (DefaultPhoneRetention); negative: kept forever.
 	PhoneRetention time.Duration
+
+	// Version is the hub's software version (cmd/hub's, set at build
+	// time), logged at start and reported by /healthz; default "dev".
+	Version string
+	// MinFreeDisk is the free space, in bytes, the disk health check wants
+	// in DataDir's file system (for the hub's user); default 256 MiB
+	// (DefaultMinFreeDisk); negative: not checked.
+	MinFreeDisk int64
+	// BrokerGrace is how long the hub's MQTT client may be cut off from
+	// the broker before Check fails (/healthz reports it at once); default
+	// 5 minutes (DefaultBrokerGrace); negative: never.
+	BrokerGrace time.Duration
 }
 
 // Hub is the hub service.
@@ -212,6 +238,11 @@ type Hub struct {
 	boardCh    chan struct{}
 
 	lastRetention time.Time // when phones were last forgotten (the loop's goroutine only)
+
+	// Health (health.go).
+	epoch    time.Time               // when New ran: the origin of loopTurn, on the monotonic clock
+	loopTurn atomic.Int64            // time since epoch at the loop's last sign of progress, ns
+	running  atomic.Pointer[checked] // what the checks look at; set when Start completed, cleared by Close
 }
 
 // New checks cfg, loads the org tree and returns an unstarted hub.
@@ -250,7 +281,16 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 	if cfg.PhoneRetention == 0 {
 		cfg.PhoneRetention = DefaultPhoneRetention
 	}
-	return &Hub{cfg: cfg, log: log, published: make(map[string]int64), reconnCh: make(chan struct{}, 1),
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.MinFreeDisk == 0 {
+		cfg.MinFreeDisk = DefaultMinFreeDisk
+	}
+	if cfg.BrokerGrace == 0 {
+		cfg.BrokerGrace = DefaultBrokerGrace
+	}
+	return &Hub{cfg: cfg, log: log, epoch: time.Now(), published: make(map[string]int64), reconnCh: make(chan struct{}, 1),
 		table: access.NewTable(), files: make(map[string]map[string]bool),
 		wanted: make(map[string][]protocol.MediaRef), boardDirty: make(map[string]bool), boardCh: make(chan struct{}, 1)}, nil
 }
@@ -265,6 +305,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 			err = errors.Join(err, h.Close())
 		}
 	}()
+	h.log.Info("hub starting", "version", h.cfg.Version, "data", h.cfg.DataDir)
 	if h.cfg.PlainTCP {
 		h.log.Warn("PLAIN TCP: MQTT and HTTP are not encrypted; use only for development")
 	}
@@ -337,7 +378,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	a, err := api.New(api.Config{
 		Store: h.store, Tree: h.cfg.Org, OfflineAfter: h.cfg.OfflineAfter, AdminToken: sec.adminToken,
 		Tokens: acc.APITokenChecker(api.ErrTokenRefused), TokenPrefix: accounts.APITokenPrefix,
-		NoticeChanged: h.noticeChanged, Audit: h.audit, Now: h.cfg.Now,
+		NoticeChanged: h.noticeChanged, Audit: h.audit, Now: h.cfg.Now, Health: h.Health,
 	}, h.log.With("component", "api"))
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
@@ -445,7 +486,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err := h.fleet.PublishKeys(ctx, h.cfg.Org.Root().ID, keys.Chain()); err != nil {
 		return fmt.Errorf("hub: publish key chain: %w", err)
 	}
-	if err := h.reconcile(ctx, ids, true); err != nil {
+	if err := h.reconcile(ctx, ids, true, nil); err != nil {
 		return fmt.Errorf("hub: publish desired state: %w", err)
 	}
 
@@ -458,10 +499,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 
 	loopCtx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
+	h.turned()
 	h.wg.Add(2)
 	go h.loop(loopCtx)
 	go h.boardLoop(loopCtx)
 	h.media.Start()
+	h.running.Store(&checked{store: h.store, fleet: h.fleet})
 	return nil
 }
 
@@ -500,6 +543,7 @@ func (h *Hub) BrokerURL() string {
 // Close stops everything and closes the database. It is safe to call on a
 // hub that started only partly.
 func (h *Hub) Close() error {
+	h.running.Store(nil)
 	var errs []error
 	if h.cancel != nil {
 		h.cancel()
@@ -579,12 +623,13 @@ func (h *Hub) loop(ctx context.Context) {
 		case <-h.reconnCh:
 			force = true
 		}
+		h.turned()
 		if force {
 			if err := h.fleet.PublishKeys(ctx, h.cfg.Org.Root().ID, h.keys.Chain()); err != nil {
 				h.log.Error("republishing the key chain failed", "err", err)
 			}
 		}
-		if err := h.reconcile(ctx, h.kioskIDs(), force); err != nil {
+		if err := h.reconcile(ctx, h.kioskIDs(), force, h.turned); err != nil {
 			h.log.Error("republishing desired state failed; retrying on the next tick", "err", err)
 		}
 		if force {
@@ -616,6 +661,7 @@ func (h *Hub) retainPhones(ctx context.Context) {
 	total := 0
 	var err error
 	for ctx.Err() == nil {
+		h.turned() // a first run may clear a large backlog, batch by batch
 		var n int
 		n, err = h.store.ForgetPhones(ctx, cutoff, 0)
 		total += n
@@ -658,7 +704,7 @@ func (h *Hub) noticeChanged(ctx context.Context, n protocol.Notice) {
 		h.log.Error("resolving notice targets", "notice", n.ID, "err", err)
 		return
 	}
-	if err := h.reconcile(ctx, ids, false); err != nil {
+	if err := h.reconcile(ctx, ids, false, nil); err != nil {
 		h.log.Error("publishing desired state after a notice change failed; the periodic check retries",
 			"notice", n.ID, "err", err)
 	}
@@ -681,7 +727,7 @@ func (h *Hub) playlistChanged(ctx context.Context, p protocol.Playlist) {
 		h.log.Error("resolving playlist targets", "playlist", p.ID, "err", err)
 		return
 	}
-	if err := h.reconcile(ctx, ids, false); err != nil {
+	if err := h.reconcile(ctx, ids, false, nil); err != nil {
 		h.log.Error("publishing desired state after a playlist change failed; the periodic check retries",
 			"playlist", p.ID, "err", err)
 	}
@@ -747,8 +793,10 @@ func deliveryRefs(doc desired.Doc) []store.DeliveryRef {
 
 // reconcile rebuilds the documents of the kiosks, bumps the version of those
 // whose content changed, and publishes those that changed, that were never
-// published successfully, or all of them when force is set.
-func (h *Hub) reconcile(ctx context.Context, kiosks []string, force bool) error {
+// published successfully, or all of them when force is set. turned, if
+// set, is called for each kiosk: the loop's progress, as with the broker
+// down every publish may wait for its timeout.
+func (h *Hub) reconcile(ctx context.Context, kiosks []string, force bool, turned func()) error {
 	h.desiredMu.Lock()
 	defer h.desiredMu.Unlock()
 	now := h.cfg.Now()
@@ -762,6 +810,9 @@ func (h *Hub) reconcile(ctx context.Context, kiosks []string, force bool) error 
 	}
 	var errs []error
 	for _, k := range kiosks {
+		if turned != nil {
+			turned()
+		}
 		doc := desired.Build(h.cfg.Org, k, live, now)
 		doc.AddPlaylists(h.cfg.Org, lists, refs, now)
 		if len(doc.Dropped) > 0 {

@@ -186,7 +186,7 @@ func (h *Hub) RotateKey(ctx context.Context) (protocol.KeyLink, error) {
 	if err := h.fleet.PublishKeys(ctx, h.cfg.Org.Root().ID, h.keys.Chain()); err != nil {
 		return link, fmt.Errorf("hub: rotate key: %w", err)
 	}
-	if err := h.reconcile(ctx, h.kioskIDs(), true); err != nil {
+	if err := h.reconcile(ctx, h.kioskIDs(), true, nil); err != nil {
 		return link, fmt.Errorf("hub: rotate key: re-sign desired state: %w", err)
 	}
 	return link, nil

@@ -195,6 +195,9 @@ type Link struct {
 	connected atomic.Bool
 	epoch     atomic.Int64
 	client    atomic.Pointer[paho.Client] // while connected
+
+	born time.Time    // when New ran: the origin of turn, on the monotonic clock
+	turn atomic.Int64 // time since born when Run's goroutine last came round a loop, ns
 }
 
 // New returns a link for the device enrolled in st, publishing its outbox.
@@ -245,6 +248,7 @@ func New(cfg Config, st *store.Store, obs Observer, log *slog.Logger) (*Link, er
 		wake:           make(chan struct{}, 1),
 		inbox:          make(chan inbound, inboxCap),
 		v:              newVerifier(k, id.Groups, key, id.KeySerial),
+		born:           time.Now(),
 	}, nil
 }
 
@@ -279,6 +283,31 @@ func (l *Link) Connected() bool { return l.connected.Load() }
 // first.
 func (l *Link) Epoch() int64 { return l.epoch.Load() }
 
+// Check fails when Run's goroutine has not come round one of its loops
+// (between connection attempts, or each wake-up of a session: a record,
+// a downlink message, the resend and heartbeat timers) for longer than it
+// ever should: twice its longest wait (the reconnect backoff, or the
+// session's timers) plus a connection attempt's timeouts and a minute
+// (3½ minutes with the defaults). Being offline is no failure. It is the
+// agent's liveness check for the systemd watchdog.
+func (l *Link) Check() error {
+	idle := time.Since(l.born) - time.Duration(l.turn.Load())
+	if limit := l.cfg.stallAfter(); idle > limit {
+		return fmt.Errorf("link: no progress for %v (limit %v)", idle.Round(time.Second), limit)
+	}
+	return nil
+}
+
+// stallAfter is how long Run's goroutine may go without coming round a
+// loop: see Check.
+func (c *Config) stallAfter() time.Duration {
+	wait := max(c.ReconnectMax, min(c.HeartbeatInterval, max(c.ResendAfter/4, 10*time.Millisecond)))
+	return 2*wait + 3*(c.ConnectTimeout+time.Second) + time.Minute
+}
+
+// turned records that Run's goroutine made progress.
+func (l *Link) turned() { l.turn.Store(int64(time.Since(l.born))) }
+
 // Wake tells the link a record was added to the outbox. It never blocks.
 func (l *Link) Wake() { signal(l.wake) }
 
@@ -294,6 +323,7 @@ func signal(c chan struct{}) {
 func (l *Link) Run(ctx context.Context) error {
 	attempt := 0
 	for {
+		l.turned()
 		upFor, err := l.session(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -372,6 +402,7 @@ func (l *Link) session(ctx context.Context) (time.Duration, error) {
 		c.Disconnect(0)
 		return 0, fmt.Errorf("link: connect to %s: %w", l.id.BrokerURL, err)
 	}
+	l.turned()
 	upAt := time.Now()
 	upFor := func() time.Duration { return time.Since(upAt) }
 	l.epoch.Store(epoch)
@@ -473,6 +504,7 @@ func (l *Link) serve(ctx context.Context, c paho.Client, epoch int64, lost <-cha
 	resend := time.NewTicker(max(l.cfg.ResendAfter/4, 10*time.Millisecond))
 	defer resend.Stop()
 	for {
+		l.turned()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

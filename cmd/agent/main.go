@@ -5,6 +5,12 @@
 //	agent [run] [flags]                                     the service (default)
 //	agent enrol -data DIR -hub URL -code CODE [-ca-pin HEX]  enrol this device with a claim code
 //	agent status -data DIR                                   who this device is enrolled as (exit 3: not enrolled)
+//	agent version                                            the version this binary was built as
+//
+// Under systemd (Type=notify, WatchdogSec=) run tells systemd it is ready
+// once the store is open, the local API listens and the link has started
+// (enrolled or not, online or not), and pings the watchdog while the
+// agent's liveness check passes (cmd/internal/sdnotify).
 package main
 
 import (
@@ -20,6 +26,7 @@ import (
 	"time"
 
 	"github.com/shequ/shequ/agent"
+	"github.com/shequ/shequ/cmd/internal/sdnotify"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -28,7 +35,7 @@ var version = "dev"
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, log)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Getenv, log)
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
@@ -44,7 +51,7 @@ func main() {
 
 // command is a parsed command line.
 type command struct {
-	name  string // "run", "enrol" or "status"
+	name  string // "run", "enrol", "status" or "version"
 	run   agent.Config
 	enrol agent.EnrolConfig
 	data  string // status: the data directory
@@ -56,7 +63,7 @@ var errNotEnrolled = errors.New("this device is not enrolled")
 // parse parses the command line: a subcommand (default run) and its flags.
 func parse(args []string, out io.Writer) (command, error) {
 	c := command{name: "run"}
-	if len(args) > 0 && (args[0] == "run" || args[0] == "enrol" || args[0] == "status") {
+	if len(args) > 0 && (args[0] == "run" || args[0] == "enrol" || args[0] == "status" || args[0] == "version") {
 		c.name, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("agent "+c.name, flag.ContinueOnError)
@@ -103,9 +110,15 @@ func parse(args []string, out io.Writer) (command, error) {
 	return c, nil
 }
 
-func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+// run runs the command line args; getenv is os.Getenv outside tests (run
+// reads systemd's NOTIFY_SOCKET and WATCHDOG_USEC).
+func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string, log *slog.Logger) error {
 	c, err := parse(args, out)
 	if err != nil {
+		return err
+	}
+	if c.name == "version" {
+		_, err := fmt.Fprintln(out, version)
 		return err
 	}
 	if c.name == "status" {
@@ -129,9 +142,18 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		_, err = fmt.Fprintf(out, "enrolled as kiosk %s (groups %v); broker %s; hub key %s (serial %d)\n", r.Kiosk, r.Groups, r.BrokerURL, r.HubKID, r.KeySerial)
 		return err
 	}
+	notify, err := sdnotify.FromEnv(getenv, os.Getpid())
+	if err != nil {
+		return err
+	}
+	notify.Status = "agent " + version + " running"
 	a, err := agent.New(c.run, log)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	return a.Run(ctx)
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	err = sdnotify.Serve(ctx, notify, log, a.Check)
+	return errors.Join(err, a.Close())
 }

@@ -6,9 +6,19 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
+
+// noEnv is the environment outside systemd.
+func noEnv(string) string { return "" }
+
+const waitFor = 10 * time.Second
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -25,6 +35,8 @@ func TestParse(t *testing.T) {
 		{"unknown flag", []string{"-kiosk", "k1"}, "run", true},
 		{"stray argument", []string{"run", "extra"}, "run", true},
 		{"status", []string{"status", "-data", "/x"}, "status", false},
+		{"version", []string{"version"}, "version", false},
+		{"version takes no arguments", []string{"version", "x"}, "version", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,11 +53,101 @@ func TestParse(t *testing.T) {
 
 func TestStatusOfFreshDevice(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"status", "-data", t.TempDir()}, &out, slog.New(slog.DiscardHandler))
+	err := run(context.Background(), []string{"status", "-data", t.TempDir()}, &out, noEnv, slog.New(slog.DiscardHandler))
 	if !errors.Is(err, errNotEnrolled) {
 		t.Fatalf("status of a fresh device = %v, want errNotEnrolled", err)
 	}
 	if !strings.Contains(out.String(), "not enrolled") {
 		t.Errorf("status printed %q", out.String())
+	}
+}
+
+// TestVersion: "agent version" prints the version given with -ldflags.
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, noEnv, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != version+"\n" {
+		t.Errorf("agent version printed %q, want %q", out.String(), version+"\n")
+	}
+	if testing.Short() {
+		t.Skip("builds the agent binary")
+	}
+	const built = "v1.2.3-4-gdeadbee-dirty"
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		if os.Getenv("GOROOT") == "" {
+			gobin = "/usr/local/go/bin/go"
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "agent")
+	if b, err := exec.Command(gobin, "build", "-o", bin, "-ldflags", "-X main.version="+built, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	b, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatalf("agent version: %v", err)
+	}
+	if string(b) != built+"\n" {
+		t.Errorf("agent version printed %q, want %q", b, built+"\n")
+	}
+}
+
+// TestRunUnderSystemd: run, as systemd starts it (Type=notify,
+// WatchdogSec=), says READY=1 although the device is not enrolled and no
+// hub is reachable, pings the watchdog, and says STOPPING=1 at the end.
+func TestRunUnderSystemd(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	env := map[string]string{"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "400000"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "-data", filepath.Join(dir, "data"), "-socket", filepath.Join(dir, "agent.sock")},
+			io.Discard, func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
+	}()
+	recv := func() string {
+		t.Helper()
+		if err := conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification from the agent: %v", err)
+		}
+		return string(buf[:n])
+	}
+	if got := recv(); got != "READY=1\nSTATUS=agent "+version+" running" {
+		t.Fatalf("first notification %q, want READY=1", got)
+	}
+	if got := recv(); got != "WATCHDOG=1" {
+		t.Fatalf("second notification %q, want a watchdog ping", got)
+	}
+	cancel()
+	for {
+		got := recv()
+		if got == "STOPPING=1" {
+			break
+		}
+		if got != "WATCHDOG=1" {
+			t.Fatalf("notification %q while stopping", got)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("run did not return after its context ended")
 	}
 }

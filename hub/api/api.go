@@ -8,7 +8,15 @@
 //	GET  /api/v1/feedback[?kiosk=&limit=] → {"feedback":[Feedback]} newest first
 //	GET  /api/v1/kiosks                  → {"kiosks":[Kiosk]}
 //	GET  /api/v1/org                     → the org tree in its file format
-//	GET  /healthz                        → 200 "ok"
+//	GET  /healthz                        → 200 Health, or 503 Health naming the failing checks
+//
+// GET /healthz is open to anyone (load balancers, monitoring): its body is
+// Config.Health's report, e.g.
+//
+//	{"status":"ok","checks":{"broker":"ok","database":"ok","disk":"ok","loop":"ok"},"version":"v1.4.0"}
+//
+// and the status is 503 when a check fails, with the reason as that
+// check's value.
 //
 // Every /api/ endpoint needs "Authorization: Bearer <token>" (401
 // otherwise) except those registered with HandlePublic (device enrolment).
@@ -32,7 +40,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -95,6 +102,25 @@ type Config struct {
 	Audit func(ctx context.Context, action, object string, before, after any)
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// Health, if set, runs the service's health checks for GET /healthz;
+	// it must return within a few seconds whatever its checks do. nil:
+	// always {"status":"ok"}.
+	Health func(ctx context.Context) Health
+}
+
+// Statuses of a Health report.
+const (
+	HealthOK      = "ok"
+	HealthFailing = "failing"
+)
+
+// Health is the body of GET /healthz: 200 when Status is HealthOK, else
+// 503.
+type Health struct {
+	Status string `json:"status"` // HealthOK or HealthFailing
+	// Checks maps the name of each check to "ok" or the reason it failed.
+	Checks  map[string]string `json:"checks,omitempty"`
+	Version string            `json:"version,omitempty"` // the service's software version
 }
 
 // API serves the hub's HTTP API. It is an http.Handler.
@@ -131,13 +157,21 @@ func New(cfg Config, log *slog.Logger) (*API, error) {
 	a.mux.HandleFunc("GET /api/v1/feedback", a.listFeedback)
 	a.mux.HandleFunc("GET /api/v1/kiosks", a.listKiosks)
 	a.mux.HandleFunc("GET /api/v1/org", a.org)
-	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if _, err := io.WriteString(w, "ok"); err != nil {
-			log.Debug("writing healthz reply", "err", err)
-		}
-	})
+	a.mux.HandleFunc("GET /healthz", a.healthz)
 	return a, nil
+}
+
+// healthz answers GET /healthz with Config.Health's report.
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	h := Health{Status: HealthOK}
+	if a.cfg.Health != nil {
+		h = a.cfg.Health(r.Context())
+	}
+	code := http.StatusOK
+	if h.Status != HealthOK {
+		code = http.StatusServiceUnavailable
+	}
+	jsonhttp.Write(w, a.log, code, h)
 }
 
 // NewServer returns an http.Server for h with the hub's timeouts.

@@ -285,8 +285,57 @@ func TestFeedbackAndKiosks(t *testing.T) {
 	if tree, err := orgtree.Parse(b); code != 200 || err != nil || len(tree.Kiosks()) != 3 {
 		t.Errorf("org: %d %v %s", code, err, b)
 	}
-	if code, b = f.do(t, "GET", "/healthz", ""); code != 200 || string(b) != "ok" {
+	if code, b = f.do(t, "GET", "/healthz", ""); code != 200 || decode[Health](t, b).Status != HealthOK {
 		t.Errorf("healthz: %d %q", code, b)
+	}
+}
+
+// TestHealthz: GET /healthz is Config.Health's report, 503 when it is
+// failing, and open without a token.
+func TestHealthz(t *testing.T) {
+	tree, err := orgtree.Load(filepath.Join("..", "..", "packaging", "demo", "org.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		health   func(context.Context) Health
+		wantCode int
+		wantBody string
+	}{
+		{"no checks", nil, http.StatusOK, `{"status":"ok"}`},
+		{"all pass", func(context.Context) Health {
+			return Health{Status: HealthOK, Checks: map[string]string{"database": "ok", "loop": "ok"}, Version: "v1.2.3"}
+		}, http.StatusOK, `{"status":"ok","checks":{"database":"ok","loop":"ok"},"version":"v1.2.3"}`},
+		{"one fails", func(context.Context) Health {
+			return Health{Status: HealthFailing, Checks: map[string]string{"database": "sql: database is closed", "loop": "ok"}, Version: "dev"}
+		}, http.StatusServiceUnavailable, `{"status":"failing","checks":{"database":"sql: database is closed","loop":"ok"},"version":"dev"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := New(Config{Store: &store.SQLite{}, Tree: tree, AdminToken: testToken, Health: tc.health},
+				slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(a)
+			defer srv.Close()
+			resp, err := srv.Client().Get(srv.URL + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.wantCode || strings.TrimSpace(string(b)) != tc.wantBody {
+				t.Errorf("GET /healthz = %d %s, want %d %s", resp.StatusCode, b, tc.wantCode, tc.wantBody)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
 	}
 }
 

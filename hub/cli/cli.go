@@ -2,7 +2,13 @@
 // staff and technician commands (claim, devices, revoke, rotate-key) call a
 // running hub's HTTPS API with the admin token from its data directory,
 // trusting only the hub CA found there. "hub mosquitto-conf" prepares an
-// external mosquitto.
+// external mosquitto; "hub version" prints the version cmd/hub was built
+// as.
+//
+// What the command line needs from its process besides the arguments
+// comes in Options: the version, and the hook with which cmd/hub tells
+// systemd that serve is ready and feeds its watchdog while the hub's
+// health check passes.
 package cli
 
 import (
@@ -191,6 +197,7 @@ func (c *Client) RevokeOpen311Key(ctx context.Context, id string) (open311.Key, 
 }
 
 const usage = `usage: hub [serve] [flags]            run the hub (default)
+       hub version                         the hub's version
        hub claim -community ID [-kiosk ID] [-ttl 72h]
        hub devices
        hub revoke DEVICE-ID
@@ -204,9 +211,26 @@ const usage = `usage: hub [serve] [flags]            run the hub (default)
        hub open311-key revoke KEY-ID
 Common flags: -data DIR (default ./data/hub), -hub URL (default https://127.0.0.1:8080)`
 
+// Options are what cmd/hub gives the command line besides its arguments.
+// The zero Options are a development build outside systemd.
+type Options struct {
+	// Version is the version the binary was built as: printed by "hub
+	// version", logged by serve and reported by /healthz; default "dev".
+	Version string
+	// Serving, if set, is called by serve once the hub has started (store
+	// open, broker and MQTT client connected, HTTPS listening) and runs
+	// until ctx ends; check is the hub's liveness check (hub.Hub.Check).
+	// cmd/hub passes sdnotify's readiness and watchdog. An error stops
+	// the hub. nil: serve waits for ctx.
+	Serving func(ctx context.Context, check func(context.Context) error) error
+}
+
 // Run runs the command in args (without the program name). serve runs
 // until ctx ends.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, log *slog.Logger, opts Options) error {
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -217,7 +241,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	hubURL := fs.String("hub", "https://"+hub.DefaultHTTPListen, "URL of the running hub's API")
 	switch cmd {
 	case "serve":
-		return serve(ctx, fs, args, dataDir, log)
+		return serve(ctx, fs, args, dataDir, log, opts)
+	case "version":
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(stdout, opts.Version)
+		return err
 	case "claim":
 		community := fs.String("community", "", "community node id (required)")
 		kiosk := fs.String("kiosk", "", "kiosk slot to fill or replace (optional)")
@@ -453,7 +483,7 @@ func parse(fs *flag.FlagSet, args []string, nargs int) error {
 	return nil
 }
 
-func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string, log *slog.Logger) error {
+func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string, log *slog.Logger, opts Options) error {
 	var cfg hub.Config
 	var hostnames, pidfile, require2FA string
 	var retentionDays int
@@ -473,6 +503,8 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string
 	fs.IntVar(&cfg.MediaSends, "media-sends", 0, "chunk messages published at once (default 4)")
 	fs.StringVar(&pidfile, "mosquitto-pidfile", "", "external mosquitto's pid file: SIGHUP it after the passwd/acl files change")
 	fs.StringVar(&require2FA, "require-2fa", "", "comma-separated staff roles that must use two-step verification, e.g. bureau_admin,district_admin")
+	fs.Int64Var(&cfg.MinFreeDisk, "min-free-disk", hub.DefaultMinFreeDisk,
+		"bytes free in the data directory's file system below which /healthz reports the disk failing; negative: not checked")
 	fs.IntVar(&retentionDays, "phone-retention-days", int(hub.DefaultPhoneRetention/day),
 		"days after its case closed that a resident's phone number is kept; 0 keeps them forever")
 	if err := parse(fs, args, 0); err != nil {
@@ -492,6 +524,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string
 		return errors.New("serve: -org is required")
 	}
 	cfg.DataDir = *dataDir
+	cfg.Version = opts.Version
 	if hostnames != "" {
 		cfg.Hostnames = strings.Split(hostnames, ",")
 	}
@@ -502,7 +535,16 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string
 	if err != nil {
 		return err
 	}
-	return h.Run(ctx)
+	if err := h.Start(ctx); err != nil {
+		return err
+	}
+	if opts.Serving != nil {
+		err = opts.Serving(ctx, h.Check)
+	} else {
+		<-ctx.Done()
+	}
+	log.Info("shutting down")
+	return errors.Join(err, h.Close())
 }
 
 const day = 24 * time.Hour

@@ -35,7 +35,7 @@ func TestCommands(t *testing.T) {
 		var out bytes.Buffer
 		err := Run(ctx, append(args[:1:1], append([]string{"-data", dir, "-hub", h.HTTPURL()}, args[1:]...)...),
 			strings.NewReader("correct horse battery staple\n"), &out,
-			slog.New(slog.DiscardHandler))
+			slog.New(slog.DiscardHandler), Options{})
 		return out.String(), err
 	}
 	tests := []struct {
@@ -93,7 +93,7 @@ func TestMosquittoConf(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
 	err := Run(context.Background(), []string{"mosquitto-conf", "-data", dir, "-mqtt", "127.0.0.1:18883",
-		"-org", filepath.Join("..", "..", "packaging", "demo", "org.json")}, strings.NewReader(""), &out, slog.New(slog.DiscardHandler))
+		"-org", filepath.Join("..", "..", "packaging", "demo", "org.json")}, strings.NewReader(""), &out, slog.New(slog.DiscardHandler), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

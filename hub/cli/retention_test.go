@@ -40,7 +40,7 @@ func TestPhoneRetentionFlag(t *testing.T) {
 func TestServeRejectsBadRetention(t *testing.T) {
 	var out bytes.Buffer
 	err := Run(context.Background(), []string{"serve", "-data", t.TempDir(), "-org", "org.json", "-phone-retention-days", "-5"},
-		strings.NewReader(""), &out, slog.New(slog.DiscardHandler))
+		strings.NewReader(""), &out, slog.New(slog.DiscardHandler), Options{})
 	if err == nil || !strings.Contains(err.Error(), "-phone-retention-days") {
 		t.Errorf("serve with -phone-retention-days -5: %v, want an error naming the flag", err)
 	}

@@ -128,6 +128,10 @@ type Fleet struct {
 	ready     chan error
 	readyOnce sync.Once
 
+	connMu    sync.Mutex
+	up        bool      // connected and subscribed
+	upChanged time.Time // when up last changed (New, before the first connection)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -153,7 +157,7 @@ func New(cfg Config, log *slog.Logger) (*Fleet, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	f := &Fleet{cfg: cfg, log: log, ready: make(chan error, 1)}
+	f := &Fleet{cfg: cfg, log: log, ready: make(chan error, 1), upChanged: time.Now()}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	for range cfg.Workers {
 		f.queues = append(f.queues, make(chan paho.Message, QueueSize))
@@ -173,6 +177,7 @@ func New(cfg Config, log *slog.Logger) (*Fleet, error) {
 		SetConnectTimeout(10 * time.Second).
 		SetOnConnectHandler(f.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			f.setUp(false)
 			f.log.Warn("lost connection to MQTT broker; reconnecting", "broker", cfg.BrokerURL, "err", err)
 		}).
 		// Handlers run in their own goroutines, so route may wait for room
@@ -217,6 +222,24 @@ func (f *Fleet) Close() error {
 	return nil
 }
 
+// Connection reports whether the fleet is connected to the broker with
+// its uplink subscriptions in place, and since when that is so (real
+// time, not Config.Now): for the hub's health check. Before the first
+// connection it reports false since New.
+func (f *Fleet) Connection() (up bool, since time.Time) {
+	f.connMu.Lock()
+	defer f.connMu.Unlock()
+	return f.up, f.upChanged
+}
+
+func (f *Fleet) setUp(up bool) {
+	f.connMu.Lock()
+	defer f.connMu.Unlock()
+	if f.up != up {
+		f.up, f.upChanged = up, time.Now()
+	}
+}
+
 // onConnect (re)subscribes after every connect; paho runs it in its own
 // goroutine.
 func (f *Fleet) onConnect(c paho.Client) {
@@ -241,6 +264,7 @@ func (f *Fleet) onConnect(c paho.Client) {
 		err = fmt.Errorf("fleet: subscribe: %w", err)
 		f.log.Error("subscribing to kiosk uplink failed", "err", err)
 	} else {
+		f.setUp(true)
 		f.log.Info("connected to MQTT broker", "broker", f.cfg.BrokerURL, "client_id", f.cfg.ClientID)
 	}
 	first := false

@@ -341,3 +341,28 @@ func TestFeedbackStoredHook(t *testing.T) {
 		t.Fatal("no ack")
 	}
 }
+
+// TestConnection: the fleet reports itself connected once Start returned,
+// and notices when the broker cuts it off (it reconnects by itself, so
+// the test waits for the state to have changed since).
+func TestConnection(t *testing.T) {
+	before := time.Now()
+	f, _, b, _ := setup(t)
+	up, since := f.Connection()
+	if !up || since.Before(before) {
+		t.Fatalf("Connection after Start = %v since %v, want up since Start", up, since)
+	}
+	if !b.Disconnect(DefaultClientID) {
+		t.Fatal("the broker does not know the fleet's client")
+	}
+	deadline := time.Now().Add(waitFor)
+	for {
+		if _, s := f.Connection(); s.After(since) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fleet did not notice it was cut off")
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+}
