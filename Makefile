@@ -24,6 +24,17 @@ build:
 	CGO_ENABLED=0 $(GO) build -o bin/agent ./cmd/agent
 	CGO_ENABLED=1 $(GO) build -o bin/kiosk ./cmd/kiosk
 
+## package: build the Debian packages into dist/ (packaging/deb/build.sh; docs/deploy.md)
+.PHONY: package
+package:
+	packaging/deb/build.sh
+
+## image: build the kiosk OS image into dist/image (its packages first; packaging/image/build.sh; docs/deploy.md)
+.PHONY: image
+image:
+	ARCHES=amd64 PACKAGES="agent kiosk" packaging/deb/build.sh
+	packaging/image/build.sh
+
 ## bench: run every benchmark once (a smoke test; use -benchtime for numbers)
 bench:
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchtime=1x ./...

@@ -13,6 +13,8 @@ PACKAGES=(
 	ffmpeg mpv
 	fonts-noto-cjk
 	locales curl make
+	dpkg-dev lintian
+	mmdebstrap mtools dosfstools fdisk zstd qemu-system-x86 ovmf qemu-utils qemu-guest-agent socat
 )
 MIN_GO_MINOR=26 # Go 1.26 or newer
 

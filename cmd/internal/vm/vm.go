@@ -106,9 +106,26 @@ type Drive struct {
 // NetConfig is the guest's network: a virtio NIC on QEMU's user-mode
 // network, where the guest is 10.0.2.15 and reaches the host's loopback
 // at 10.0.2.2. Nothing outside can reach the guest but through Forward.
+//
+// With Restrict the guest reaches nothing outside QEMU (not the host, not
+// the world: QEMU's restrict=on) but the host ports named in Services,
+// each at an address and port of the guest network's choosing, so a test
+// can hand the guest a hub while nothing the guest sends leaves loopback.
 type NetConfig struct {
-	Off     bool      // no network device at all
-	Forward []Forward // host ports forwarded to the guest
+	Off      bool      // no network device at all
+	Forward  []Forward // host ports forwarded to the guest
+	Restrict bool
+	Services []Service // with Restrict: host services the guest may reach
+}
+
+// Service makes 127.0.0.1:HostPort on the host reachable from the guest at
+// GuestAddr:GuestPort (an address on 10.0.2.0/24 other than QEMU's own,
+// e.g. 10.0.2.100). Each connection runs socat on the host (QEMU's
+// guestfwd=...-cmd:), so the Debian package socat must be installed.
+type Service struct {
+	GuestAddr string
+	GuestPort int
+	HostPort  int
 }
 
 // Forward forwards TCP connections to 127.0.0.1:HostPort on the host to
@@ -148,6 +165,16 @@ func (cfg *Config) setDefaults() error {
 		return fmt.Errorf("vm: config: display %d×%d out of range", cfg.Width, cfg.Height)
 	case cfg.Accel != "kvm" && cfg.Accel != "tcg":
 		return fmt.Errorf("vm: config: Accel %q is neither kvm nor tcg", cfg.Accel)
+	}
+	for _, sv := range cfg.Net.Services {
+		if ip := net.ParseIP(sv.GuestAddr); ip == nil || ip.To4() == nil || sv.GuestPort < 1 || sv.GuestPort > 65535 || sv.HostPort < 1 || sv.HostPort > 65535 {
+			return fmt.Errorf("vm: config: service %s:%d → %d: want an IPv4 address and ports 1-65535", sv.GuestAddr, sv.GuestPort, sv.HostPort)
+		}
+	}
+	if len(cfg.Net.Services) > 0 {
+		if _, err := exec.LookPath("socat"); err != nil {
+			return fmt.Errorf("vm: config: Net.Services need socat on the host (apt-get install socat): %w", err)
+		}
 	}
 	for _, f := range cfg.Net.Forward {
 		if f.HostPort < 1 || f.HostPort > 65535 || f.GuestPort < 1 || f.GuestPort > 65535 {
@@ -427,6 +454,12 @@ func (cfg *Config) args(socks map[string]string, vars string, disks []disk) []st
 		netdev := "user,id=net0"
 		for _, f := range cfg.Net.Forward {
 			netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.HostPort, f.GuestPort)
+		}
+		if cfg.Net.Restrict {
+			netdev += ",restrict=on"
+		}
+		for _, sv := range cfg.Net.Services {
+			netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:socat STDIO TCP:127.0.0.1:%d", sv.GuestAddr, sv.GuestPort, sv.HostPort)
 		}
 		// romfile= leaves out iPXE: OVMF has its own virtio-net driver.
 		a = append(a, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0,romfile=")
