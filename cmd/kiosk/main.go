@@ -4,7 +4,7 @@
 // the agent reports the device not enrolled it shows the setup screen, where
 // a technician enters the claim code.
 //
-//	kiosk -socket /run/shequ/agent.sock
+//	kiosk -socket /run/shequ-agent/agent.sock
 //	kiosk -windowed -size 540x960 -lang en -attract 20s
 //
 // After -attract without a touch on the home screen it plays the attract
@@ -34,6 +34,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 
+	"github.com/shequ/shequ/cmd/internal/sdnotify"
 	"github.com/shequ/shequ/kiosk/agentclient"
 	"github.com/shequ/shequ/kiosk/i18n"
 	"github.com/shequ/shequ/kiosk/screen"
@@ -41,6 +42,9 @@ import (
 	"github.com/shequ/shequ/kiosk/video"
 	"github.com/shequ/shequ/protocol"
 )
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
 
 // config is what the flags say.
 type config struct {
@@ -216,7 +220,14 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 			fyne.Do(a.Quit)
 		}
 	}()
-	log.Info("kiosk started", "socket", cfg.socket, "windowed", cfg.windowed, "size", cfg.size, "lang", cfg.screen.Lang)
+	// Under systemd (shequ-kiosk.service: Type=notify, the UI a child of
+	// the compositor) the session is up once the window is.
+	a.Lifecycle().SetOnStarted(func() {
+		if err := sdnotify.Send(os.Getenv("NOTIFY_SOCKET"), sdnotify.Ready); err != nil {
+			log.Warn("telling systemd the kiosk is up", "err", err)
+		}
+	})
+	log.Info("kiosk started", "version", version, "socket", cfg.socket, "windowed", cfg.windowed, "size", cfg.size, "lang", cfg.screen.Lang)
 	win.ShowAndRun()
 	cancel()
 	wg.Wait()
