@@ -359,7 +359,9 @@ func TestUnits(t *testing.T) {
 	}
 	sort.Strings(files)
 	cmd := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, files...)...)
-	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL=notice")
+	// LC_ALL=C: the messages matched below are the untranslated ones
+	// (make test runs with LANG=zh_CN.UTF-8).
+	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL=notice", "LC_ALL=C")
 	out, _ := cmd.CombinedOutput() // non-zero when a command is missing, below
 	// The programs the units run need not be installed on this machine.
 	missing := regexp.MustCompile(`: Command (/\S+) is not executable: No such file or directory$`)
