@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shequ/shequ/cmd/internal/sdnotify/sdnotifytest"
 )
 
 // noEnv is the environment outside systemd.
@@ -116,15 +118,7 @@ func TestRunUnderSystemd(t *testing.T) {
 	}()
 	recv := func() string {
 		t.Helper()
-		if err := conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 4096)
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("no notification from the agent: %v", err)
-		}
-		return string(buf[:n])
+		return sdnotifytest.Recv(t, conn, waitFor)
 	}
 	if got := recv(); got != "READY=1\nSTATUS=agent "+version+" running" {
 		t.Fatalf("first notification %q, want READY=1", got)
@@ -133,15 +127,7 @@ func TestRunUnderSystemd(t *testing.T) {
 		t.Fatalf("second notification %q, want a watchdog ping", got)
 	}
 	cancel()
-	for {
-		got := recv()
-		if got == "STOPPING=1" {
-			break
-		}
-		if got != "WATCHDOG=1" {
-			t.Fatalf("notification %q while stopping", got)
-		}
-	}
+	sdnotifytest.UntilStopping(t, conn, waitFor)
 	select {
 	case err := <-done:
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shequ/shequ/cmd/internal/sdnotify/sdnotifytest"
 )
 
 const waitFor = 30 * time.Second
@@ -77,15 +79,7 @@ func TestServeUnderSystemd(t *testing.T) {
 	}()
 	recv := func() string {
 		t.Helper()
-		if err := conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 4096)
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("no notification from the hub: %v", err)
-		}
-		return string(buf[:n])
+		return sdnotifytest.Recv(t, conn, waitFor)
 	}
 	if got := recv(); got != "READY=1\nSTATUS=hub v0.0.0-test serving" {
 		t.Fatalf("first notification %q, want READY=1", got)
@@ -96,15 +90,7 @@ func TestServeUnderSystemd(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		got := recv()
-		if got == "STOPPING=1" {
-			break
-		}
-		if got != "WATCHDOG=1" {
-			t.Fatalf("notification %q while stopping", got)
-		}
-	}
+	sdnotifytest.UntilStopping(t, conn, waitFor)
 	select {
 	case err := <-exited:
 		if err != nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/shequ/shequ/cmd/internal/sdnotify/sdnotifytest"
 )
 
 // waitFor bounds every wait for a notification.
@@ -37,15 +39,7 @@ func listen(t *testing.T, abstract bool) (name string, conn *net.UnixConn) {
 // recv returns the next notification.
 func recv(t *testing.T, conn *net.UnixConn) string {
 	t.Helper()
-	if err := conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4096)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatalf("no notification: %v", err)
-	}
-	return string(buf[:n])
+	return sdnotifytest.Recv(t, conn, waitFor)
 }
 
 // serve runs Serve in the background; the returned function stops it and
