@@ -124,6 +124,14 @@ func TestKioskImage(t *testing.T) {
 		t.Fatalf("boot the image: %v", err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			// The guest's own story, while it still runs.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			out, _, _, err := m.Exec(ctx, "/bin/journalctl", "-b", "--no-pager", "-o", "short-monotonic",
+				"-u", "shequ-agent.service", "-u", "shequ-kiosk.service", "-u", "seatd.service")
+			cancel()
+			t.Logf("guest journal (tail, err %v):\n%s", err, tail(string(out), 8000))
+		}
 		if err := m.Close(); err != nil {
 			t.Logf("closing the VM: %v", err)
 		}
@@ -146,25 +154,18 @@ func TestKioskImage(t *testing.T) {
 	shot := waitScreen(t, m, 2*time.Minute*slow, "the setup screen", func(img image.Image) (bool, string) {
 		// The setup screen has the keypad where the model puts it: the
 		// key faces are the theme's button colour.
-		n := 0
-		for _, p := range keys {
-			if near(img.At(int(p.X), int(p.Y)-30), keyFace, 40) {
-				n++
-			}
-		}
-		return n >= 10, fmt.Sprintf("%d of %d keypad keys seen", n, len(keys))
+		n := keypadKeys(img, keys)
+		return n == 10, fmt.Sprintf("%d of 10 keypad keys seen", n)
 	})
 	saveShot(t, "kiosk-image-setup.png", shot)
 
-	// 2. The technician types the claim code and taps 注册.
-	code := e.claim(kiosk)
+	// 2. The technician types the claim code and taps 注册, looking at the
+	// screen as a person would: a digit that did not appear is typed
+	// again, an extra one deleted, and 注册 is tapped once it is enabled.
+	code := strings.ReplaceAll(e.claim(kiosk), "-", "")
 	enrolStart := time.Now()
-	for _, d := range strings.ReplaceAll(code, "-", "") {
-		p := keys[string(d)]
-		if err := m.Tap(timeout(t, 10*time.Second), int(p.X), int(p.Y)); err != nil {
-			t.Fatalf("tap %c: %v", d, err)
-		}
-	}
+	typeClaimCode(t, m, keys, code, 2*time.Minute*slow)
+	t.Logf("claim code typed in %s", time.Since(enrolStart).Round(100*time.Millisecond))
 	p := keys["enrol"]
 	if err := m.Tap(timeout(t, 10*time.Second), int(p.X), int(p.Y)); err != nil {
 		t.Fatalf("tap enrol: %v", err)
@@ -202,7 +203,7 @@ func TestKioskImage(t *testing.T) {
 	// the kiosk's; a stopped agent is restarted by the watchdog.
 	agentPID := mainPID(t, m, "shequ-agent.service")
 	restarts := restartsOf(t, m, "shequ-agent.service")
-	guest(t, m, "/bin/kill", "-STOP", strconv.Itoa(agentPID))
+	guest(t, m, "/bin/systemctl", "kill", "--kill-whom=main", "--signal=SIGSTOP", "shequ-agent.service")
 	waitFor(t, 3*time.Minute*slow, "systemd's watchdog to restart the stopped agent", func() (bool, error) {
 		pid := mainPID(t, m, "shequ-agent.service")
 		return pid != 0 && pid != agentPID && restartsOf(t, m, "shequ-agent.service") > restarts, nil
@@ -241,6 +242,89 @@ func TestKioskImage(t *testing.T) {
 	}
 }
 
+// colorPrimary is the face of an enabled primary button, such as 注册
+// (kiosk/ui's theme).
+var colorPrimary = color.NRGBA{0x0B, 0x4F, 0x9C, 0xFF}
+
+// typeClaimCode taps the digits of code on the setup screen's keypad,
+// reading the claim-code cells from screendumps as it goes, as a person
+// looks at what they typed: an emulated kiosk can drop a tap (the first
+// pointer event after boot only gives Xwayland's window focus) or draw it
+// seconds later. A digit that has not appeared 15 s after its tap is
+// tapped again; an extra one is deleted (删除). It returns once the whole
+// code shows and 注册 is enabled.
+func typeClaimCode(t *testing.T, m *vm.VM, keys map[string]fyne.Position, code string, d time.Duration) {
+	t.Helper()
+	tap := func(key string) {
+		p := keys[key]
+		if err := m.Tap(timeout(t, 10*time.Second), int(p.X), int(p.Y)); err != nil {
+			t.Fatalf("tap %s: %v", key, err)
+		}
+	}
+	const settle = 15 * time.Second // how long a tap may take to show
+	deadline := time.Now().Add(d)
+	want, tapped, retaps := 0, time.Time{}, 0 // digits that should show after the last tap
+	for {
+		img, err := m.Screendump(timeout(t, 30*time.Second))
+		if err != nil {
+			t.Fatalf("screendump: %v", err)
+		}
+		shown := filledCells(img, keys)
+		e := keys["enrol"]
+		if shown == len(code) && near(img.At(int(e.X), int(e.Y)-40), colorPrimary, 40) {
+			if retaps > 0 {
+				t.Logf("typing the claim code took %d taps again", retaps)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			path := filepath.Join(t.TempDir(), "last.png")
+			_ = vm.SavePNG(path, img)
+			t.Fatalf("typing the claim code: %d of %d digits on screen after %s (last screen in %s)", shown, len(code), d, path)
+		}
+		late := time.Since(tapped) > settle
+		switch {
+		case shown == want && want < len(code):
+			tap(string(code[want]))
+			want++
+			tapped = time.Now()
+		case shown < want && late: // the tap was dropped
+			want = shown
+			retaps++
+		case shown > want && late: // a tap counted twice
+			tap("delete")
+			want = shown - 1
+			tapped = time.Now()
+			retaps++
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// filledCells counts the claim-code cells, from the left, that show a
+// digit: dark pixels around the cell's centre ("cell0", "cell1", ... in
+// keys; an empty cell is white there).
+func filledCells(img image.Image, keys map[string]fyne.Position) int {
+	n := 0
+	for ; ; n++ {
+		c, ok := keys[fmt.Sprintf("cell%d", n)]
+		if !ok {
+			return n
+		}
+		dark := 0
+		for y := int(c.Y) - 20; y <= int(c.Y)+20; y += 2 {
+			for x := int(c.X) - 12; x <= int(c.X)+12; x += 2 {
+				if near(img.At(x, y), color.NRGBA{0x11, 0x11, 0x11, 0xFF}, 0x50) {
+					dark++
+				}
+			}
+		}
+		if dark < 10 {
+			return n
+		}
+	}
+}
+
 // setupKeys lays out the setup screen with Fyne's test driver at the
 // kiosk's 1080×1920 and returns where each keypad key ("0"…"9") and the
 // enrol button ("enrol") are, in screen pixels.
@@ -261,8 +345,9 @@ func setupKeys(t *testing.T) map[string]fyne.Position {
 	defer u.Close()
 	m.SetStatus(protocol.AgentStatus{SoftwareVersion: "test"})
 	u.Tick()
-	enrol := i18n.T(i18n.Zh, i18n.Enrol)
+	enrol, del := i18n.T(i18n.Zh, i18n.Enrol), i18n.T(i18n.Zh, i18n.Delete)
 	out := map[string]fyne.Position{}
+	var cells []fyne.Position
 	d := a.Driver()
 	for _, o := range test.LaidOutObjects(win.Canvas().Content()) {
 		centre := func() fyne.Position {
@@ -271,8 +356,16 @@ func setupKeys(t *testing.T) map[string]fyne.Position {
 		}
 		switch o := o.(type) {
 		case *canvas.Text:
-			if len(o.Text) == 1 && o.Text[0] >= '0' && o.Text[0] <= '9' && o.TextSize > 40 {
+			switch {
+			case len(o.Text) == 1 && o.Text[0] >= '0' && o.Text[0] <= '9' && o.TextSize > 40:
 				out[o.Text] = centre()
+			case o.Text == del:
+				out["delete"] = centre()
+			}
+		case *canvas.Rectangle:
+			// The claim-code cells: white, outlined, one digit tall.
+			if o.StrokeWidth > 0 && o.FillColor == color.Color(color.NRGBA{0xFF, 0xFF, 0xFF, 0xFF}) && o.Size().Height > 80 && o.Size().Width < 100 {
+				cells = append(cells, centre())
 			}
 		case *widget.Button:
 			if o.Text == enrol {
@@ -280,21 +373,31 @@ func setupKeys(t *testing.T) map[string]fyne.Position {
 			}
 		}
 	}
-	if len(out) != 11 {
-		t.Fatalf("setup screen: found %d of the 11 keys (%v)", len(out), out)
+	sort.Slice(cells, func(i, j int) bool { return cells[i].X < cells[j].X })
+	for i, c := range cells {
+		out[fmt.Sprintf("cell%d", i)] = c
+	}
+	if len(out) != 12+12 || len(cells) != 12 {
+		t.Fatalf("setup screen: found %d of the 12 keys and %d of the 12 claim-code cells (%v)", len(out)-len(cells), len(cells), out)
 	}
 	return out
 }
 
 // looksLikeSetup reports whether the keypad is on the screen.
 func looksLikeSetup(img image.Image, keys map[string]fyne.Position) bool {
+	return keypadKeys(img, keys) == 10
+}
+
+// keypadKeys counts the digit keys whose face is where setupKeys put them.
+func keypadKeys(img image.Image, keys map[string]fyne.Position) int {
 	n := 0
-	for k, p := range keys {
-		if k != "enrol" && near(img.At(int(p.X), int(p.Y)-30), keyFace, 40) {
+	for _, d := range "0123456789" {
+		p := keys[string(d)]
+		if near(img.At(int(p.X), int(p.Y)-30), keyFace, 40) {
 			n++
 		}
 	}
-	return n >= 10
+	return n
 }
 
 // waitScreen takes screendumps until ok accepts one, and returns it.

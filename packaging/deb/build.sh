@@ -286,7 +286,7 @@ for pkg in $PACKAGES; do
 			build "$goarch" 1 kiosk "$stage/shequ-kiosk"
 			stage_common "$stage" shequ-kiosk
 			install -m 0644 "$here/kiosk.env" "$stage/"
-			install -m 0644 "$here/shequ-kiosk.pam" "$stage/"
+			install -m 0755 "$here/shequ-kiosk-session" "$stage/"
 			manpage "$stage" shequ-kiosk.1
 			copyright "$stage/copyright" linux "$goarch" 1 ./cmd/kiosk \
 				"Noto Sans SC subsets embedded in the binary (kiosk/ui/fonts)" kiosk/ui/fonts/OFL.txt

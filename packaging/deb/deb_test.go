@@ -238,7 +238,7 @@ func checkContents(t *testing.T, built map[string]string) {
 			"/usr/lib/sysusers.d/shequ-kiosk.conf":              "-rw-r--r--",
 			"/usr/lib/tmpfiles.d/shequ-kiosk.conf":              "-rw-r--r--",
 			"/etc/shequ/kiosk.env":                              "-rw-r--r--",
-			"/etc/pam.d/shequ-kiosk":                            "-rw-r--r--",
+			"/usr/libexec/shequ-kiosk/session":                  "-rwxr-xr-x",
 			"/usr/share/icons/shequ-invisible/index.theme":      "-rw-r--r--",
 			"/usr/share/icons/shequ-invisible/cursors/left_ptr": "-rw-r--r--",
 			"/usr/share/man/man1/shequ-kiosk.1.gz":              "-rw-r--r--",
@@ -247,7 +247,7 @@ func checkContents(t *testing.T, built map[string]string) {
 	conffiles := map[string][]string{
 		"shequ-hub":   {"/etc/shequ/hub.env", "/etc/shequ/org.json"},
 		"shequ-agent": {"/etc/shequ/agent.env"},
-		"shequ-kiosk": {"/etc/pam.d/shequ-kiosk", "/etc/shequ/kiosk.env"},
+		"shequ-kiosk": {"/etc/shequ/kiosk.env"},
 	}
 	version := ""
 	for _, p := range packages {
@@ -301,7 +301,7 @@ func checkContents(t *testing.T, built map[string]string) {
 		}
 	}
 	dep := field(t, built["shequ-kiosk"], "Depends")
-	for _, d := range []string{"libc6", "cage", "xwayland", "ffmpeg", "libgl1", "libpam-systemd", fmt.Sprintf("shequ-agent (= %s)", version)} {
+	for _, d := range []string{"libc6", "cage", "xwayland", "ffmpeg", "libgl1", "seatd", fmt.Sprintf("shequ-agent (= %s)", version)} {
 		if !strings.Contains(dep, d) {
 			t.Errorf("shequ-kiosk: Depends %q lacks %s", dep, d)
 		}
@@ -340,7 +340,7 @@ func checkCursorTheme(t *testing.T, deb string) {
 
 // units are the systemd units of the packages and the highest exposure
 // level "systemd-analyze security" may give each (lower is safer; the
-// kiosk session needs the GPU and a logind session).
+// kiosk session needs the GPU and the seat's devices).
 var units = map[string]float64{
 	"shequ-hub.service":           1.5,
 	"shequ-hub-mosquitto.service": 1.0,

@@ -405,11 +405,19 @@ func imageFormat(path string) (string, error) {
 	return "raw", nil
 }
 
+// tcgCPU is the CPU model under software emulation: QEMU's "max" without
+// the AVX family. QEMU 7.2 (Debian 12) emulates AVX, AVX2 and FMA, but code
+// that LLVM generates for them at run time misbehaves: Mesa's llvmpipe,
+// which draws the kiosk UI where there is no GPU, segfaults in its
+// rasteriser threads. Without them LLVM generates SSE4.2 code, as on
+// older kiosk CPUs.
+const tcgCPU = "max,-avx,-avx2,-fma,-f16c,-vaes,-vpclmulqdq"
+
 // args returns QEMU's command line.
 func (cfg *Config) args(socks map[string]string, vars string, disks []disk) []string {
 	cpu := "host"
 	if cfg.Accel == "tcg" {
-		cpu = "max"
+		cpu = tcgCPU
 	}
 	a := []string{
 		"-name", "shequ-vm",
