@@ -35,6 +35,13 @@ image:
 	ARCHES=amd64 PACKAGES="agent kiosk" packaging/deb/build.sh
 	packaging/image/build.sh
 
+## update-test: build the kiosk image, then update it under QEMU: refused bundles, a good
+## release, a release that crash-loops and rolls back (TestKioskImageUpdate; docs/updates.md)
+.PHONY: update-test
+update-test: image
+	SHEQU_IMAGE=$(CURDIR)/dist/image/shequ-kiosk.img SHEQU_UPDATE_FULL=1 \
+		$(GO) test -count=1 -timeout 90m -run '^TestKioskImageUpdate$$' -v ./cmd/e2e
+
 ## bench: run every benchmark once (a smoke test; use -benchtime for numbers)
 bench:
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchtime=1x ./...

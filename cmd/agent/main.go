@@ -5,6 +5,7 @@
 //	agent [run] [flags]                                     the service (default)
 //	agent enrol -data DIR -hub URL -code CODE [-ca-pin HEX]  enrol this device with a claim code
 //	agent status -data DIR                                   who this device is enrolled as (exit 3: not enrolled)
+//	agent health-gate [-stable D] [-timeout D] [-offline]     is this new root slot healthy? (docs/updates.md)
 //	agent version                                            the version this binary was built as
 //
 // Under systemd (Type=notify, WatchdogSec=) run tells systemd it is ready
@@ -21,11 +22,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/shequ/shequ/agent"
+	"github.com/shequ/shequ/agent/gate"
 	"github.com/shequ/shequ/cmd/internal/sdnotify"
 )
 
@@ -51,10 +55,13 @@ func main() {
 
 // command is a parsed command line.
 type command struct {
-	name  string // "run", "enrol", "status" or "version"
-	run   agent.Config
-	enrol agent.EnrolConfig
-	data  string // status: the data directory
+	name   string // "run", "enrol", "status", "health-gate" or "version"
+	run    agent.Config
+	enrol  agent.EnrolConfig
+	data   string // status: the data directory
+	gate   gate.Config
+	socket string // health-gate: the agent's local API
+	bless  string // health-gate: systemd-bless-boot, run with "bad" on a crash loop
 }
 
 // errNotEnrolled makes `agent status` exit 3 for scripts.
@@ -63,7 +70,7 @@ var errNotEnrolled = errors.New("this device is not enrolled")
 // parse parses the command line: a subcommand (default run) and its flags.
 func parse(args []string, out io.Writer) (command, error) {
 	c := command{name: "run"}
-	if len(args) > 0 && (args[0] == "run" || args[0] == "enrol" || args[0] == "status" || args[0] == "version") {
+	if len(args) > 0 && (args[0] == "run" || args[0] == "enrol" || args[0] == "status" || args[0] == "health-gate" || args[0] == "version") {
 		c.name, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("agent "+c.name, flag.ContinueOnError)
@@ -97,6 +104,16 @@ func parse(args []string, out io.Writer) (command, error) {
 		cfg.SoftwareVersion = version
 	case "status":
 		fs.StringVar(&c.data, "data", "./data/agent", "data directory (holds agent.db); stop the agent service first")
+	case "health-gate":
+		g := &c.gate
+		fs.StringVar(&c.socket, "socket", "/run/shequ-agent/agent.sock", "the running agent's local API socket")
+		units := fs.String("units", "shequ-agent.service,shequ-kiosk.service", "systemd units that must be active and not restart (comma-separated)")
+		fs.DurationVar(&g.Stable, "stable", time.Minute, "how long everything must stay healthy without a restart")
+		fs.DurationVar(&g.Timeout, "timeout", 150*time.Second, "how long to wait for that at most")
+		fs.IntVar(&g.MaxRestarts, "max-restarts", 3, "fail at once when a unit has restarted this many times this boot (0: never)")
+		fs.BoolVar(&g.Offline, "offline", false, "pass without reaching the hub (kiosks updated where the hub is out of reach)")
+		fs.StringVar(&c.bless, "bless-boot", "", "on a crash loop, run this (systemd-bless-boot) with \"bad\": the boot entry loses its remaining tries")
+		defer func() { g.Units = strings.Split(*units, ",") }()
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -132,6 +149,18 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		}
 		_, err = fmt.Fprintf(out, "kiosk %s (groups %v), enrolled %s; broker %s; hub %s; hub key %s (serial %d)\n",
 			id.Kiosk, id.Groups, id.EnrolledAt.Local().Format(time.DateTime), id.BrokerURL, id.HubURL, id.HubKID, id.KeySerial)
+		return err
+	}
+	if c.name == "health-gate" {
+		err := gate.Wait(ctx, c.gate, gate.NewLocalAPI(c.socket), gate.Systemctl{}, log)
+		if errors.Is(err, gate.ErrCrashLoop) && c.bless != "" {
+			// Another try would crash the same way: give up the slot now.
+			if out, berr := exec.CommandContext(ctx, c.bless, "bad").CombinedOutput(); berr != nil {
+				err = errors.Join(err, fmt.Errorf("%s bad: %w: %s", c.bless, berr, out))
+			} else {
+				log.Warn("health gate: marked this boot entry bad", "err", err)
+			}
+		}
 		return err
 	}
 	if c.name == "enrol" {

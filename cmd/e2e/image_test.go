@@ -46,7 +46,7 @@ const (
 	guestMQTTPort = 8883
 )
 
-// kioskReady is the line shequ-kiosk-ready.service writes on the serial
+// kioskReady is the line the image's shequ-kiosk-ready.service writes on the serial
 // console once the kiosk UI has drawn its first screen.
 var kioskReady = regexp.MustCompile(`shequ: kiosk ready`)
 
@@ -63,17 +63,7 @@ var colorUrgent = color.NRGBA{0xB0, 0x00, 0x0F, 0xFF}
 // removes and purges the packages. The guest reaches only the hub on the
 // host's loopback.
 func TestKioskImage(t *testing.T) {
-	img := os.Getenv(envImage)
-	if img == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: CI must build the kiosk image (make package image) and boot it", envImage)
-		}
-		t.Skipf("%s is not set: run `make package image`, then %s=dist/image/shequ-kiosk.img go test ./cmd/e2e -run TestKioskImage", envImage, envImage)
-	}
-	if testing.Short() {
-		t.Skip("boots a virtual machine")
-	}
-	ctx := context.Background()
+	img := builtImage(t)
 	log := testLogger(t)
 
 	// The hub, on loopback, with a certificate for the address the guest
@@ -100,47 +90,13 @@ func TestKioskImage(t *testing.T) {
 	run(t, filepath.Join(repoRoot(), "packaging/image/configure.sh"), disk,
 		fmt.Sprintf("https://%s:%d", guestHubAddr, guestHTTPPort), e.hub.CAPin())
 
-	accel, err := vm.ProbeAccel(ctx, log)
-	if err != nil {
-		t.Fatalf("no QEMU accelerator: %v", err)
-	}
-	if accel != "kvm" {
-		t.Logf("KVM cannot run firmware here (a nested hypervisor): booting under %s, QEMU's emulator", accel)
-	}
-	// Emulation is ~10× slower than KVM: every wait scales with it.
-	slow := time.Duration(1)
-	if accel != "kvm" {
-		slow = 4
-	}
-	m, err := vm.Start(ctx, vm.Config{
-		Image: disk, MemoryMiB: 2048, CPUs: 2, Width: 1080, Height: 1920,
-		GuestAgent: true, Accel: accel, Dir: filepath.Join(dir, "vm"), Log: log,
+	m, accel, slow := bootImage(t, vm.Config{
+		Image: disk, Dir: filepath.Join(dir, "vm"), Log: log,
 		Net: vm.NetConfig{Restrict: true, Services: []vm.Service{
 			{GuestAddr: guestHubAddr, GuestPort: guestHTTPPort, HostPort: port(t, httpAddr)},
 			{GuestAddr: guestHubAddr, GuestPort: guestMQTTPort, HostPort: port(t, mqttAddr)},
 		}},
-	})
-	if err != nil {
-		t.Fatalf("boot the image: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			// The guest's own story, while it still runs.
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			out, _, _, err := m.Exec(ctx, "/bin/journalctl", "-b", "--no-pager", "-o", "short-monotonic",
-				"-u", "shequ-agent.service", "-u", "shequ-kiosk.service", "-u", "seatd.service")
-			cancel()
-			t.Logf("guest journal (tail, err %v):\n%s", err, tail(string(out), 8000))
-		}
-		if err := m.Close(); err != nil {
-			t.Logf("closing the VM: %v", err)
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(m.Dir(), "serial.log")); err == nil {
-				t.Logf("serial console (tail):\n%s", tail(string(b), 6000))
-			}
-		}
-	})
+	}, "journalctl -b --no-pager -o short-monotonic -u shequ-agent.service -u shequ-kiosk.service -u seatd.service | tail -n 150")
 	powerOn := time.Now()
 
 	// 1. Power on → the setup screen.
@@ -323,6 +279,68 @@ func filledCells(img image.Image, keys map[string]fyne.Position) int {
 			return n
 		}
 	}
+}
+
+// builtImage returns the kiosk image the test boots ($SHEQU_IMAGE), or
+// skips the test where there is none (CI must have one).
+func builtImage(t *testing.T) string {
+	t.Helper()
+	img := os.Getenv(envImage)
+	if img == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set: CI must build the kiosk image (make package image) and boot it", envImage)
+		}
+		t.Skipf("%s is not set: run `make package image`, then %s=dist/image/shequ-kiosk.img go test ./cmd/e2e -run %s", envImage, envImage, t.Name())
+	}
+	if testing.Short() {
+		t.Skip("boots a virtual machine")
+	}
+	return img
+}
+
+// bootImage boots cfg.Image as a kiosk (2 CPUs, 2 GiB, the portrait
+// screen, the guest agent) under KVM where it can run firmware, else
+// QEMU's emulator, and returns the machine, the accelerator and how much
+// slower than KVM every wait must allow. When the test fails, the log gets
+// what the guest shell command story prints, and the serial console.
+func bootImage(t *testing.T, cfg vm.Config, story string) (*vm.VM, string, time.Duration) {
+	t.Helper()
+	accel, err := vm.ProbeAccel(context.Background(), cfg.Log)
+	if err != nil {
+		t.Fatalf("no QEMU accelerator: %v", err)
+	}
+	if accel != "kvm" {
+		t.Logf("KVM cannot run firmware here (a nested hypervisor): booting under %s, QEMU's emulator", accel)
+	}
+	// Emulation is ~10× slower than KVM: every wait scales with it.
+	slow := time.Duration(1)
+	if accel != "kvm" {
+		slow = 4
+	}
+	cfg.MemoryMiB, cfg.CPUs, cfg.Width, cfg.Height = 2048, 2, 1080, 1920
+	cfg.GuestAgent, cfg.Accel = true, accel
+	m, err := vm.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("boot the image: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			// The guest's own story, while it still runs.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			out, errOut, _, err := m.Exec(ctx, "/bin/sh", "-c", story)
+			cancel()
+			t.Logf("guest: %s (err %v):\n%s%s", story, err, tail(string(out), 8000), errOut)
+		}
+		if err := m.Close(); err != nil {
+			t.Logf("closing the VM: %v", err)
+		}
+		if t.Failed() {
+			if b, err := os.ReadFile(filepath.Join(m.Dir(), "serial.log")); err == nil {
+				t.Logf("serial console (tail):\n%s", tail(string(b), 6000))
+			}
+		}
+	})
+	return m, accel, slow
 }
 
 // setupKeys lays out the setup screen with Fyne's test driver at the

@@ -15,6 +15,7 @@ PACKAGES=(
 	locales curl make
 	dpkg-dev lintian
 	mmdebstrap mtools dosfstools fdisk zstd qemu-system-x86 ovmf qemu-utils qemu-guest-agent socat
+	rauc squashfs-tools openssl
 )
 MIN_GO_MINOR=26 # Go 1.26 or newer
 

@@ -75,10 +75,11 @@ image_inputs() {
 step gofmt gofmt_clean
 step vet go vet ./...
 step image image_inputs
-step test go test -count=1 -timeout "${TEST_TIMEOUT:-20m}" -skip '^TestKioskImage$' ./...
-# The image's boot test under QEMU on its own, so that the summary shows its
-# time (mostly the emulator's, where KVM cannot run firmware).
-step boot go test -count=1 -timeout 40m -run '^TestKioskImage$' -v ./cmd/e2e
+step test go test -count=1 -timeout "${TEST_TIMEOUT:-20m}" -skip '^TestKioskImage(Update)?$' ./...
+# The image's boot and update tests under QEMU on their own, so that the
+# summary shows their time (mostly the emulator's, where KVM cannot run
+# firmware).
+step boot go test -count=1 -timeout 60m -run '^TestKioskImage(Update)?$' -v ./cmd/e2e
 step fuzz env FUZZTIME="${FUZZTIME:-3s}" "$here/fuzz.sh"
 
 echo

@@ -12,12 +12,16 @@
 #   CACHE              downloaded .debs kept between builds (default /var/cache/shequ-image)
 #   HUB_URL, CA_PIN    the deployment's hub and CA pin, written to the EFI partition's
 #                      shequ/site.env (packaging/image/configure.sh changes them later)
+#   UPDATE_CA          the deployment's update CA certificate (PEM), written to the EFI
+#                      partition's shequ/update-ca.pem: the bundles RAUC accepts
+#                      (docs/updates.md; configure.sh can set it later)
 #   COMPRESS           1 (default) also writes IMAGE.zst
 #
 # Layout (GPT, see docs/deploy.md):
-#   1 shequ-esp     256 MiB  FAT32: systemd-boot, kernel and initrd of slot A, shequ/site.env
+#   1 shequ-esp     256 MiB  FAT32: systemd-boot, each slot's kernel, initrd and version
+#                             (shequ-a/, shequ-b/), shequ/site.env, shequ/update-ca.pem
 #   2 shequ-root-a  2 GiB    ext4: the root file system
-#   3 shequ-root-b  2 GiB    empty: the second root slot for updates
+#   3 shequ-root-b  2 GiB    empty: the second root slot, written by updates (RAUC)
 #   4 shequ-data    512 MiB  ext4: /var/lib/shequ-agent (bbolt, media cache); grows to fill the
 #                             disk at first boot (systemd-repart + x-systemd.growfs)
 #
@@ -41,7 +45,7 @@ export SOURCE_DATE_EPOCH
 
 die() { echo "image: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (mmdebstrap installs packages in root mode)"
-for t in mmdebstrap mkfs.ext4 mkfs.vfat mcopy sfdisk zstd; do
+for t in mmdebstrap mkfs.ext4 debugfs dumpe2fs mkfs.vfat mcopy sfdisk zstd; do
 	command -v "$t" >/dev/null || die "$t is missing: run packaging/dev/deps.sh"
 done
 
@@ -72,6 +76,7 @@ packages=(
 	systemd-resolved systemd-timesyncd iproute2
 	e2fsprogs dosfstools fdisk kbd
 	qemu-guest-agent
+	rauc rauc-service
 )
 # Our packages' dependencies come from the mirror like the rest; our
 # packages themselves are installed with dpkg in the tree afterwards.
@@ -111,8 +116,12 @@ mkdir -p "$esp/EFI/BOOT" "$esp/loader/entries" "$esp/shequ-a" "$esp/shequ"
 cp "$rootfs/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$esp/EFI/BOOT/BOOTX64.EFI"
 cp "$rootfs/boot/vmlinuz-$kver" "$esp/shequ-a/vmlinuz"
 cp "$rootfs/boot/initrd.img-$kver" "$esp/shequ-a/initrd.img"
+echo "$version" >"$esp/shequ-a/version"
+# "default shequ-*": systemd-boot takes the first entry in its order, which
+# the update engine sets with sort-key; an entry with no tries left sorts
+# last (a pattern naming one slot would keep booting it when it is bad).
 cat >"$esp/loader/loader.conf" <<EOF
-default shequ-a.conf
+default shequ-*
 timeout 0
 editor no
 auto-entries no
@@ -125,11 +134,16 @@ EOF
 cat >"$esp/loader/entries/shequ-a.conf" <<EOF
 title Shequ kiosk $version (slot A)
 version $version
+sort-key 1
 linux /shequ-a/vmlinuz
 initrd /shequ-a/initrd.img
-options root=PARTLABEL=shequ-root-a rw rootwait console=tty1 console=ttyS0,115200n8 consoleblank=0 quiet loglevel=4 systemd.show_status=error
+options root=PARTLABEL=shequ-root-a rauc.slot=A rw rootwait panic=10 console=tty1 console=ttyS0,115200n8 consoleblank=0 quiet loglevel=4 systemd.show_status=error
 EOF
 packaging/image/site-env.sh "${HUB_URL:-}" "${CA_PIN:-}" >"$esp/shequ/site.env"
+if [ -n "${UPDATE_CA:-}" ]; then
+	openssl x509 -in "$UPDATE_CA" -noout 2>/dev/null || die "UPDATE_CA=$UPDATE_CA is not a PEM certificate"
+	cp "$UPDATE_CA" "$esp/shequ/update-ca.pem"
+fi
 
 # Every file of the image gets the same timestamp, so that two builds of
 # the same inputs give the same file systems.
@@ -153,7 +167,33 @@ mkext4() { # image label size_mib [dir]
 	[ -z "${4:-}" ] || args+=(-d "$4")
 	mkfs.ext4 "${args[@]}" "$1" "$3M" >/dev/null
 }
+# mke2fs 1.47.0 -d copies each file's ctime (the build host's clock: no
+# tool can set it) and atime (which its own reading of the tree bumps) into
+# the inodes; set both to SOURCE_DATE_EPOCH in every inode in use.
+clamp_inode_times() { # ext4-image
+	local ipg
+	ipg=$(dumpe2fs -h "$1" 2>/dev/null | sed -n 's/^Inodes per group: *//p')
+	dumpe2fs "$1" 2>/dev/null | awk -v ipg="$ipg" -v t="$SOURCE_DATE_EPOCH" '
+	/^Group [0-9]+:/ { grp = $2 + 0 }
+	/^  Free inodes: / {
+		delete free
+		s = $0; sub(/^  Free inodes: */, "", s)
+		n = split(s, parts, ", ")
+		for (i = 1; i <= n; i++)
+			if (split(parts[i], r, "-") == 2) { for (j = r[1]; j <= r[2]; j++) free[j] = 1 } else if (parts[i] != "") free[parts[i] + 0] = 1
+		for (ino = grp * ipg + 1; ino <= (grp + 1) * ipg; ino++)
+			if (!(ino in free) && (ino == 2 || ino > 10)) { print "sif <" ino "> atime @" t; print "sif <" ino "> ctime @" t }
+	}' >"$work/inode-times"
+	# debugfs also stamps the superblock with its write time and byte count:
+	# put back the superblock mke2fs wrote (only inodes change here).
+	dd if="$1" of="$work/superblock" bs=1024 skip=1 count=1 status=none
+	debugfs -w -f "$work/inode-times" "$1" >/dev/null 2>"$work/inode-times.log" ||
+		{ cat "$work/inode-times.log" >&2; die "debugfs could not set the inode times of $1"; }
+	! grep -v '^debugfs' "$work/inode-times.log" | grep -q . || { head "$work/inode-times.log" >&2; die "debugfs: errors setting inode times"; }
+	dd if="$work/superblock" of="$1" bs=1024 seek=1 count=1 conv=notrunc status=none
+}
 mkext4 "$work/root-a.img" shequ-root-a "$slot_mib" "$rootfs"
+clamp_inode_times "$work/root-a.img"
 mkext4 "$work/data.img" shequ-data "$data_mib"
 
 truncate -s "${esp_mib}M" "$work/esp.img"

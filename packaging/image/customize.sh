@@ -64,12 +64,28 @@ cat >"$r/etc/systemd/system/shequ-agent.service.d/image.conf" <<END
 RequiresMountsFor=/boot/efi /var/lib/shequ-agent
 END
 
-# "kiosk ready" on the serial console once the kiosk UI has drawn its
-# first screen (shequ-kiosk.service is Type=notify: the UI says READY=1
-# after its first frame).
+# "kiosk ready" on the serial console whenever the kiosk UI has drawn its
+# window (shequ-kiosk.service is Type=notify: the UI says READY=1 then).
 install -m 0644 "$here/shequ-kiosk-ready.service" "$r/usr/lib/systemd/system/shequ-kiosk-ready.service"
 
-systemctl --root="$r" --quiet enable systemd-networkd.service systemd-resolved.service shequ-kiosk-ready.service
+# A/B updates (docs/updates.md): RAUC writes the other root slot from a
+# signed bundle; the boot loader backend keeps the slots' state in the
+# names of systemd-boot's entries; a new slot's counted boots must pass the
+# health gate before systemd-bless-boot marks it good.
+install -d "$r/etc/rauc" "$r/usr/lib/shequ-update" "$r/etc/systemd/system/rauc.service.d" \
+	"$r/etc/systemd/system/boot-complete.target.d"
+install -m 0644 "$here/update/system.conf" "$r/etc/rauc/system.conf"
+install -m 0755 "$here/update/bootloader" "$here/update/pre-install" "$r/usr/lib/shequ-update/"
+install -m 0644 "$here/update/rauc.conf" "$r/etc/systemd/system/rauc.service.d/image.conf"
+install -m 0644 "$here/update/boot-complete.conf" "$r/etc/systemd/system/boot-complete.target.d/shequ.conf"
+install -m 0644 "$here/update/shequ-health-gate.service" "$r/usr/lib/systemd/system/shequ-health-gate.service"
+cat >"$r/usr/lib/tmpfiles.d/shequ-update.conf" <<END
+# RAUC's status and block-hash indexes, on the data partition (system.conf)
+d /var/lib/shequ-agent/rauc 0700 root root -
+END
+
+systemctl --root="$r" --quiet enable systemd-networkd.service systemd-resolved.service shequ-health-gate.service \
+	shequ-kiosk-ready.service
 # a kiosk boots to its UI without questions, and is not updated by apt
 # behind the fleet's back (updates are signed images)
 systemctl --root="$r" --quiet mask systemd-firstboot.service apt-daily.timer apt-daily-upgrade.timer getty@tty1.service

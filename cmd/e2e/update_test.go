@@ -1,0 +1,292 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shequ/shequ/cmd/internal/vm"
+)
+
+// bundleDiskSerial names the disk that carries the test's update bundles
+// into the guest (/dev/disk/by-id/virtio-bundles).
+const bundleDiskSerial = "bundles"
+
+// envUpdateFull=1 makes TestKioskImageUpdate install releases, not only
+// refuse bad bundles (make update-test): each install writes a 2 GiB slot,
+// minutes under QEMU's emulator, too long for every CI run.
+const envUpdateFull = "SHEQU_UPDATE_FULL"
+
+// TestKioskImageUpdate updates a booted kiosk image the way the field
+// does (docs/updates.md), under QEMU: RAUC refuses a bundle signed by
+// another key, a tampered bundle and a downgrade, and the kiosk stays on
+// its slot; a good release is written to the other slot, boots with
+// systemd-boot's counted tries, passes the health gate and is marked good;
+// a release whose kiosk UI crash-loops fails the gate and the kiosk is back
+// on the good slot by itself. The data partition is the same throughout.
+// CI runs the refusals; the releases need SHEQU_UPDATE_FULL=1.
+func TestKioskImageUpdate(t *testing.T) {
+	img := builtImage(t)
+	full := os.Getenv(envUpdateFull) == "1"
+	for _, tool := range []string{"rauc", "mksquashfs", "openssl", "debugfs", "mkfs.ext4", "sfdisk"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing (packaging/dev/deps.sh installs it): %v", tool, err)
+		}
+	}
+	log := testLogger(t)
+	dir := t.TempDir()
+	image := filepath.Join(repoRoot(), "packaging/image")
+	version := imageVersion(t, img)
+
+	// The deployment's update keys, and another deployment's.
+	keys, other := filepath.Join(dir, "keys"), filepath.Join(dir, "other")
+	run(t, filepath.Join(image, "update-key.sh"), keys)
+	run(t, filepath.Join(image, "update-key.sh"), other)
+
+	// The releases: good (the same root, a newer version), bad (its kiosk
+	// UI exits at once), and three that must be refused.
+	bundles := filepath.Join(dir, "bundles")
+	if err := os.Mkdir(bundles, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bundle := func(key, src, version, name string) string {
+		out := filepath.Join(bundles, name)
+		cmd := exec.Command(filepath.Join(image, "bundle.sh"), src, version, out)
+		// lz4: several times faster to build than the default xz.
+		cmd.Env = append(os.Environ(), "COMP=lz4", "UPDATE_CERT="+filepath.Join(key, "release.pem"), "UPDATE_KEY="+filepath.Join(key, "release.key"))
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("bundle.sh %s: %v\n%s", name, err, b)
+		}
+		return out
+	}
+	goodVersion, badVersion := version+"+up1", version+"+up2"
+	if full {
+		bundle(keys, img, goodVersion, "good.raucb")
+		root := rootPartition(t, img, filepath.Join(dir, "root.ext4"))
+		breakKiosk(t, root, dir)
+		bundle(keys, root, badVersion, "bad.raucb")
+	}
+	tiny := tinyRoot(t, dir)
+	bundle(other, tiny, version+"+up3", "wrong-key.raucb")
+	bundle(keys, tiny, "0.0.0~git1.20000101.g0000000", "downgrade.raucb") // older than any build
+	tampered := bundle(keys, tiny, version+"+up4", "tampered.raucb")
+	flipByte(t, tampered, 8192) // inside the squashfs payload, which the signature covers through verity
+	disk := filepath.Join(dir, "bundles.img")
+	run(t, "mkfs.ext4", "-q", "-F", "-L", "bundles", "-d", bundles, disk, fmt.Sprintf("%dM", dirMiB(t, bundles)*11/10+16))
+
+	kiosk := filepath.Join(dir, "kiosk.img")
+	run(t, "cp", "--sparse=always", img, kiosk)
+	run(t, filepath.Join(image, "configure.sh"), kiosk, "", "", filepath.Join(keys, "ca.pem"))
+
+	m, accel, slow := bootImage(t, vm.Config{
+		Image: kiosk, Dir: filepath.Join(dir, "vm"), Log: log,
+		Drives: []vm.Drive{{Path: disk, ReadOnly: true, Serial: bundleDiskSerial}},
+		Net:    vm.NetConfig{Restrict: true},
+	}, "ls -l /boot/efi/loader/entries; rauc status 2>&1; journalctl -b --no-pager -o short-monotonic -u rauc -u shequ-health-gate -u shequ-kiosk | tail -n 80")
+	ready := func(from int64, d time.Duration, what string) int64 {
+		t.Helper()
+		var end int64
+		wait(t, d, what, func(ctx context.Context) error {
+			var err error
+			_, end, err = m.WaitSerialFrom(ctx, from, kioskReady)
+			return err
+		})
+		return end
+	}
+	pos := ready(0, 4*time.Minute*slow, "the kiosk ready on slot A")
+	booted := func() string {
+		t.Helper()
+		slot := regexp.MustCompile(`rauc\.slot=([AB])`).FindStringSubmatch(guest(t, m, "/bin/cat", "/proc/cmdline"))
+		if slot == nil {
+			t.Fatal("no rauc.slot= on the kernel command line")
+		}
+		return slot[1]
+	}
+	entries := func() string {
+		t.Helper()
+		return strings.Join(strings.Fields(guest(t, m, "/bin/ls", "/boot/efi/loader/entries")), " ")
+	}
+	if s := booted(); s != "A" {
+		t.Fatalf("a new kiosk booted slot %s, want A", s)
+	}
+	// What the kiosk keeps across updates: the data partition.
+	guest(t, m, "/bin/sh", "-c", "mkdir -p /run/bundles && mount -o ro /dev/disk/by-id/virtio-"+bundleDiskSerial+" /run/bundles && echo kept >/var/lib/shequ-agent/update-test && sync")
+	install := func(name string) (string, int) {
+		t.Helper()
+		out, errOut, code, err := m.Exec(timeout(t, 15*time.Minute*slow), "/usr/bin/rauc", "install", "/run/bundles/"+name)
+		if err != nil {
+			t.Fatalf("rauc install %s: %v", name, err)
+		}
+		return string(out) + string(errOut), code
+	}
+
+	// 1. Refused before anything is written, or (the tampered payload)
+	// while writing the slot RAUC marked bad first: the kiosk stays on A.
+	for _, c := range []struct{ name, want, why string }{
+		{"wrong-key.raucb", "signature verification failed", ""},
+		{"downgrade.raucb", "Pre-install handler error", "not newer than slot A"},
+		{"tampered.raucb", "", ""},
+	} {
+		out, code := install(c.name)
+		if code == 0 || !strings.Contains(out, c.want) {
+			t.Errorf("rauc install %s: exit %d, want a refusal saying %q:\n%s", c.name, code, c.want, tail(out, 2000))
+		}
+		if c.why != "" {
+			if why := guestStatus(t, m, "/bin/cat", "/run/shequ-update/refusal"); !strings.Contains(why, c.why) {
+				t.Errorf("rauc install %s: the refusal's reason %q, want %q", c.name, why, c.why)
+			}
+		}
+		if e := entries(); strings.Contains(e, "shequ-b+") || strings.Contains(e, "shequ-b.conf") {
+			t.Errorf("after refusing %s slot B is bootable: %s", c.name, e)
+		}
+	}
+
+	if !full {
+		t.Logf("installing releases, their reboots and the rollback: %s=1 (make update-test)", envUpdateFull)
+		return
+	}
+
+	// 2. A good release: written to B, counted tries, health gate, good.
+	start := time.Now()
+	if out, code := install("good.raucb"); code != 0 {
+		t.Fatalf("rauc install good.raucb: exit %d\n%s", code, tail(out, 3000))
+	}
+	t.Logf("installing the good release: %s (%s)", time.Since(start).Round(time.Second), accel)
+	if e := entries(); !strings.Contains(e, "shequ-b+3.conf") {
+		t.Fatalf("after the install, entries %s: want shequ-b+3.conf (three counted tries)", e)
+	}
+	guest(t, m, "/bin/systemctl", "--no-block", "reboot")
+	start = time.Now()
+	pos = ready(pos, 6*time.Minute*slow, "the kiosk ready on slot B")
+	if s := booted(); s != "B" {
+		t.Fatalf("after the good update the kiosk booted slot %s, want B", s)
+	}
+	waitFor(t, 5*time.Minute*slow, "slot B marked good (shequ-b.conf)", func() (bool, error) {
+		return strings.Contains(entries(), "shequ-b.conf"), nil
+	})
+	t.Logf("reboot to slot B marked good: %s (%s)", time.Since(start).Round(time.Second), accel)
+	if v := strings.TrimSpace(guest(t, m, "/bin/cat", "/boot/efi/shequ-b/version")); v != goodVersion {
+		t.Errorf("slot B's version %q, want %q", v, goodVersion)
+	}
+	guest(t, m, "/usr/bin/test", "-s", "/var/lib/shequ-agent/update-test")
+
+	// 3. A release whose UI crash-loops: written to A, fails the gate on
+	// its first try (a crash loop is not worth another), and B boots again.
+	guest(t, m, "/bin/sh", "-c", "mkdir -p /run/bundles && mount -o ro /dev/disk/by-id/virtio-"+bundleDiskSerial+" /run/bundles")
+	if out, code := install("bad.raucb"); code != 0 {
+		t.Fatalf("rauc install bad.raucb: exit %d\n%s", code, tail(out, 3000))
+	}
+	guest(t, m, "/bin/systemctl", "--no-block", "reboot")
+	start = time.Now()
+	ready(pos, 15*time.Minute*slow, "the kiosk back on a good slot after the bad release")
+	t.Logf("bad release's reboot to the kiosk back on the good slot: %s (%s)", time.Since(start).Round(time.Second), accel)
+	if s := booted(); s != "B" {
+		t.Fatalf("after the bad release the kiosk runs slot %s, want B", s)
+	}
+	if e := entries(); !regexp.MustCompile(`shequ-a\+0(-\d+)?\.conf`).MatchString(e) || !strings.Contains(e, "shequ-b.conf") {
+		t.Errorf("entries %s: want slot A's with no tries left and slot B's good", e)
+	}
+	guest(t, m, "/usr/bin/test", "-s", "/var/lib/shequ-agent/update-test")
+	if out := guestStatus(t, m, "/bin/journalctl", "-b", "-1", "--no-pager", "-u", "shequ-health-gate"); !strings.Contains(out, "crash loop") {
+		t.Errorf("the bad boot's health gate does not say why it failed:\n%s", tail(out, 2000))
+	}
+}
+
+// imageVersion reads the version from the built image's file name
+// (shequ-kiosk_VERSION_amd64.img, which shequ-kiosk.img links to).
+func imageVersion(t *testing.T, img string) string {
+	t.Helper()
+	p, err := filepath.EvalSymlinks(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`^shequ-kiosk_(.+)_amd64\.img$`).FindStringSubmatch(filepath.Base(p))
+	if m == nil {
+		t.Fatalf("%s: not a shequ-kiosk_VERSION_amd64.img", p)
+	}
+	return m[1]
+}
+
+// rootPartition copies the image's shequ-root-a partition to out.
+func rootPartition(t *testing.T, img, out string) string {
+	t.Helper()
+	dump := run(t, "sfdisk", "-d", img)
+	m := regexp.MustCompile(`start=\s*(\d+), size=\s*(\d+),.*name="shequ-root-a"`).FindStringSubmatch(dump)
+	if m == nil {
+		t.Fatalf("%s has no shequ-root-a partition:\n%s", img, dump)
+	}
+	run(t, "dd", "if="+img, "of="+out, "bs=512", "skip="+m[1], "count="+m[2], "conv=sparse", "status=none")
+	return out
+}
+
+// breakKiosk adds a drop-in to the root file system image that makes the
+// kiosk UI exit at once: a release that boots but does not work.
+func breakKiosk(t *testing.T, root, dir string) {
+	t.Helper()
+	dropIn := filepath.Join(dir, "broken.conf")
+	if err := os.WriteFile(dropIn, []byte("[Service]\nExecStart=\nExecStart=/bin/false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "debugfs", "-w", "-R", "mkdir /etc/systemd/system/shequ-kiosk.service.d", root)
+	run(t, "debugfs", "-w", "-R", "write "+dropIn+" /etc/systemd/system/shequ-kiosk.service.d/broken.conf", root)
+	if out := run(t, "debugfs", "-R", "cat /etc/systemd/system/shequ-kiosk.service.d/broken.conf", root); !strings.Contains(out, "/bin/false") {
+		t.Fatalf("the broken drop-in is not in %s: %s", root, out)
+	}
+}
+
+// tinyRoot makes a small ext4 image for bundles that must be refused
+// before RAUC writes anything (or, tampered, while it does).
+func tinyRoot(t *testing.T, dir string) string {
+	t.Helper()
+	content := filepath.Join(dir, "tiny")
+	if err := os.MkdirAll(content, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Incompressible bytes, so the squashfs is larger than RAUC's minimum.
+	run(t, "openssl", "rand", "-out", filepath.Join(content, "payload"), "1048576")
+	out := filepath.Join(dir, "tiny.ext4")
+	run(t, "mkfs.ext4", "-q", "-F", "-d", content, out, "8M")
+	return out
+}
+
+// flipByte inverts the byte at offset of the file.
+func flipByte(t *testing.T, path string, offset int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, offset); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xFF
+	if _, err := f.WriteAt(b, offset); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dirMiB is the apparent size of the files in dir, in MiB.
+func dirMiB(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += info.Size()
+	}
+	return n>>20 + 1
+}
