@@ -33,6 +33,7 @@ type Units interface {
 // UnitState is what the gate needs of a systemd unit.
 type UnitState struct {
 	Active   bool // ActiveState=active (for a Type=notify unit: READY=1 was sent)
+	Failed   bool // ActiveState=failed: systemd gave up on it (for Restart=always, the start limit)
 	Restarts int  // NRestarts: automatic restarts since the unit was loaded this boot
 }
 
@@ -131,6 +132,9 @@ func check(ctx context.Context, cfg Config, st Status, units Units) (map[string]
 		restarts[u] = s.Restarts
 		if cfg.MaxRestarts > 0 && s.Restarts >= cfg.MaxRestarts {
 			return nil, "", fmt.Errorf("%w: %s restarted %d times this boot (%w)", ErrUnhealthy, u, s.Restarts, ErrCrashLoop)
+		}
+		if s.Failed {
+			return nil, "", fmt.Errorf("%w: %s failed and systemd stopped restarting it, after %d restarts (%w)", ErrUnhealthy, u, s.Restarts, ErrCrashLoop)
 		}
 		if !s.Active && why == "" {
 			why = u + " is not active"

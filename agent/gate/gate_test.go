@@ -74,6 +74,8 @@ func TestWait(t *testing.T) {
 		{name: "crash loop fails at once", units: []map[string]UnitState{up(0), down, up(1), down, up(2), down, up(3)},
 			cfg: func(c Config) Config { c.Timeout = time.Hour; return c }, wantErr: "crash loop"},
 		{name: "UI never draws", units: []map[string]UnitState{down}, wantErr: "shequ-kiosk.service is not active"},
+		{name: "start limit hit is a crash loop", units: []map[string]UnitState{down, {"shequ-agent.service": {Active: true}, "shequ-kiosk.service": {Failed: true, Restarts: 2}}},
+			cfg: func(c Config) Config { c.Timeout = time.Hour; return c }, wantErr: "crash loop"},
 		{name: "unit unknown", units: []map[string]UnitState{{"shequ-agent.service": {Active: true}}}, wantErr: "reading shequ-kiosk.service"},
 		{name: "agent silent", units: []map[string]UnitState{up(0)},
 			status: func(int) (protocol.AgentStatus, error) {
@@ -148,7 +150,11 @@ func TestParseShow(t *testing.T) {
 		t.Fatalf("parseShow = %+v, %v", s, err)
 	}
 	s, err = parseShow([]byte("ActiveState=activating\nNRestarts=0\n"))
-	if err != nil || s.Active || s.Restarts != 0 {
+	if err != nil || s.Active || s.Failed || s.Restarts != 0 {
+		t.Fatalf("parseShow = %+v, %v", s, err)
+	}
+	s, err = parseShow([]byte("ActiveState=failed\nNRestarts=2\n"))
+	if err != nil || s.Active || !s.Failed || s.Restarts != 2 {
 		t.Fatalf("parseShow = %+v, %v", s, err)
 	}
 	for _, bad := range []string{"", "ActiveState=active\n", "ActiveState=active\nNRestarts=x\n"} {

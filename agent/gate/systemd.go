@@ -34,7 +34,7 @@ func parseShow(out []byte) (UnitState, error) {
 		}
 		switch k {
 		case "ActiveState":
-			s.Active, seen = v == "active", seen+1
+			s.Active, s.Failed, seen = v == "active", v == "failed", seen+1
 		case "NRestarts":
 			n, err := strconv.Atoi(v)
 			if err != nil {

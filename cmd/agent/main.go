@@ -70,6 +70,7 @@ var errNotEnrolled = errors.New("this device is not enrolled")
 // parse parses the command line: a subcommand (default run) and its flags.
 func parse(args []string, out io.Writer) (command, error) {
 	c := command{name: "run"}
+	var units string // health-gate -units
 	if len(args) > 0 && (args[0] == "run" || args[0] == "enrol" || args[0] == "status" || args[0] == "health-gate" || args[0] == "version") {
 		c.name, args = args[0], args[1:]
 	}
@@ -107,16 +108,18 @@ func parse(args []string, out io.Writer) (command, error) {
 	case "health-gate":
 		g := &c.gate
 		fs.StringVar(&c.socket, "socket", "/run/shequ-agent/agent.sock", "the running agent's local API socket")
-		units := fs.String("units", "shequ-agent.service,shequ-kiosk.service", "systemd units that must be active and not restart (comma-separated)")
+		fs.StringVar(&units, "units", "shequ-agent.service,shequ-kiosk.service", "systemd units that must be active and not restart (comma-separated)")
 		fs.DurationVar(&g.Stable, "stable", time.Minute, "how long everything must stay healthy without a restart")
 		fs.DurationVar(&g.Timeout, "timeout", 150*time.Second, "how long to wait for that at most")
 		fs.IntVar(&g.MaxRestarts, "max-restarts", 3, "fail at once when a unit has restarted this many times this boot (0: never)")
 		fs.BoolVar(&g.Offline, "offline", false, "pass without reaching the hub (kiosks updated where the hub is out of reach)")
 		fs.StringVar(&c.bless, "bless-boot", "", "on a crash loop, run this (systemd-bless-boot) with \"bad\": the boot entry loses its remaining tries")
-		defer func() { g.Units = strings.Split(*units, ",") }()
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.name == "health-gate" {
+		c.gate.Units = strings.Split(units, ",")
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("agent %s: unexpected arguments %q", c.name, fs.Args())

@@ -137,3 +137,22 @@ func TestRunUnderSystemd(t *testing.T) {
 		t.Fatal("run did not return after its context ended")
 	}
 }
+
+// TestParseHealthGate: the gate watches the agent and the kiosk UI by
+// default (a gate with no units would pass a kiosk whose UI never starts).
+func TestParseHealthGate(t *testing.T) {
+	c, err := parse([]string{"health-gate", "-stable", "30s", "-bless-boot", "/lib/systemd/systemd-bless-boot"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.gate.Units, ","); got != "shequ-agent.service,shequ-kiosk.service" {
+		t.Errorf("units %q", got)
+	}
+	if c.gate.Stable != 30*time.Second || c.gate.Timeout != 150*time.Second || c.gate.MaxRestarts != 3 || c.bless == "" || c.socket != "/run/shequ-agent/agent.sock" {
+		t.Errorf("gate config %+v, bless %q, socket %q", c.gate, c.bless, c.socket)
+	}
+	c, err = parse([]string{"health-gate", "-units", "a.service"}, io.Discard)
+	if err != nil || len(c.gate.Units) != 1 || c.gate.Units[0] != "a.service" {
+		t.Errorf("-units a.service: %v %v", c.gate.Units, err)
+	}
+}
