@@ -31,6 +31,7 @@ import (
 	"github.com/shequ/shequ/agent"
 	"github.com/shequ/shequ/agent/gate"
 	"github.com/shequ/shequ/cmd/internal/sdnotify"
+	"github.com/shequ/shequ/kiosk/agentclient"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -155,7 +156,9 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		return err
 	}
 	if c.name == "health-gate" {
-		err := gate.Wait(ctx, c.gate, gate.NewLocalAPI(c.socket), gate.Systemctl{}, log)
+		ac := agentclient.New(c.socket)
+		defer ac.Close()
+		err := gate.Wait(ctx, c.gate, ac, gate.Systemctl{}, log)
 		if errors.Is(err, gate.ErrCrashLoop) && c.bless != "" {
 			// Another try would crash the same way: give up the slot now.
 			if out, berr := exec.CommandContext(ctx, c.bless, "bad").CombinedOutput(); berr != nil {
