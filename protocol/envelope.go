@@ -27,10 +27,16 @@ const (
 	TypePlays     = "plays"    // PlayStats, agent → hub, an outbox record
 	TypeCases     = "cases"    // CaseBoard, hub → agent, signed, retained
 	TypeRating    = "rating"   // CaseRating, agent → hub, an outbox record
+	TypeUpdate    = "update"   // UpdateReport, agent → hub, an outbox record
+	// TypeUpdateOffer is UpdateOffer, hub → agent, signed, retained.
+	TypeUpdateOffer = "update_offer"
+	// TypeUpdateStatus is UpdateStatus, agent → hub, with each heartbeat.
+	TypeUpdateStatus = "update_status"
 )
 
 // downlink lists the types the hub sends; their envelopes are signed.
-var downlink = map[string]bool{TypeDesired: true, TypeAck: true, TypeKeys: true, TypeManifest: true, TypeChunk: true, TypeCases: true}
+var downlink = map[string]bool{TypeDesired: true, TypeAck: true, TypeKeys: true, TypeManifest: true, TypeChunk: true, TypeCases: true,
+	TypeUpdateOffer: true}
 
 // IsDownlink reports whether messages of type typ go from hub to device and
 // so must be signed.
@@ -56,18 +62,21 @@ const (
 )
 
 var typeLimit = map[string]int{
-	TypeFeedback:  MaxFeedbackSize,
-	TypePresence:  MaxPresenceSize,
-	TypeHeartbeat: MaxHeartbeatSize,
-	TypeAck:       MaxAckSize,
-	TypeDesired:   MaxDesiredSize,
-	TypeKeys:      MaxKeysSize,
-	TypeMedia:     MaxMediaRequestSize,
-	TypeManifest:  MaxManifestSize,
-	TypeChunk:     MaxChunkMessageSize,
-	TypePlays:     MaxPlaysSize,
-	TypeCases:     MaxCaseBoardSize,
-	TypeRating:    MaxRatingSize,
+	TypeFeedback:     MaxFeedbackSize,
+	TypePresence:     MaxPresenceSize,
+	TypeHeartbeat:    MaxHeartbeatSize,
+	TypeAck:          MaxAckSize,
+	TypeDesired:      MaxDesiredSize,
+	TypeKeys:         MaxKeysSize,
+	TypeMedia:        MaxMediaRequestSize,
+	TypeManifest:     MaxManifestSize,
+	TypeChunk:        MaxChunkMessageSize,
+	TypePlays:        MaxPlaysSize,
+	TypeCases:        MaxCaseBoardSize,
+	TypeRating:       MaxRatingSize,
+	TypeUpdate:       MaxUpdateSize,
+	TypeUpdateOffer:  MaxUpdateOfferSize,
+	TypeUpdateStatus: MaxUpdateStatusSize,
 }
 
 // Envelope wraps every message on the wire.

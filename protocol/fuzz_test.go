@@ -81,6 +81,9 @@ func FuzzDecodeMediaError(f *testing.F)      { fuzzDecoder(f, "media_error") }
 func FuzzDecodeCaseBoard(f *testing.F)       { fuzzDecoder(f, "cases") }
 func FuzzDecodeRating(f *testing.F)          { fuzzDecoder(f, "rating") }
 func FuzzDecodeLocalRating(f *testing.F)     { fuzzDecoder(f, "local_rating_request") }
+func FuzzDecodeUpdate(f *testing.F)          { fuzzDecoder(f, "update") }
+func FuzzDecodeUpdateOffer(f *testing.F)     { fuzzDecoder(f, "update_offer") }
+func FuzzDecodeUpdateStatus(f *testing.F)    { fuzzDecoder(f, "update_status") }
 
 // FuzzVerify checks that verifying any accepted downlink message, and
 // walking any accepted key chain, never panics and never accepts a message

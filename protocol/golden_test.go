@@ -61,18 +61,21 @@ func envelopeDecoder[T any](dec func([]byte) (protocol.Envelope, T, error)) deco
 }
 
 var decoders = map[string]decoder{
-	"feedback":  envelopeDecoder(protocol.DecodeFeedback),
-	"presence":  envelopeDecoder(protocol.DecodePresence),
-	"heartbeat": envelopeDecoder(protocol.DecodeHeartbeat),
-	"ack":       envelopeDecoder(protocol.DecodeAck),
-	"desired":   envelopeDecoder(protocol.DecodeDesired),
-	"keys":      envelopeDecoder(protocol.DecodeKeys),
-	"media":     envelopeDecoder(protocol.DecodeMediaRequest),
-	"manifest":  envelopeDecoder(protocol.DecodeManifest),
-	"chunk":     envelopeDecoder(protocol.DecodeChunk),
-	"plays":     envelopeDecoder(protocol.DecodePlays),
-	"cases":     envelopeDecoder(protocol.DecodeCaseBoard),
-	"rating":    envelopeDecoder(protocol.DecodeRating),
+	"feedback":      envelopeDecoder(protocol.DecodeFeedback),
+	"presence":      envelopeDecoder(protocol.DecodePresence),
+	"heartbeat":     envelopeDecoder(protocol.DecodeHeartbeat),
+	"ack":           envelopeDecoder(protocol.DecodeAck),
+	"desired":       envelopeDecoder(protocol.DecodeDesired),
+	"keys":          envelopeDecoder(protocol.DecodeKeys),
+	"media":         envelopeDecoder(protocol.DecodeMediaRequest),
+	"manifest":      envelopeDecoder(protocol.DecodeManifest),
+	"chunk":         envelopeDecoder(protocol.DecodeChunk),
+	"plays":         envelopeDecoder(protocol.DecodePlays),
+	"cases":         envelopeDecoder(protocol.DecodeCaseBoard),
+	"rating":        envelopeDecoder(protocol.DecodeRating),
+	"update":        envelopeDecoder(protocol.DecodeUpdate),
+	"update_offer":  envelopeDecoder(protocol.DecodeUpdateOffer),
+	"update_status": envelopeDecoder(protocol.DecodeUpdateStatus),
 	"local_rating_request": {decode: func(data []byte) (decoded, error) {
 		return plainDecoded(protocol.DecodeLocalRatingRequest(data))
 	}},
@@ -131,6 +134,9 @@ var goldens = []struct {
 	{"cases.json", "cases"},
 	{"rating.json", "rating"},
 	{"local_rating_request.json", "local_rating_request"},
+	{"update_offer.json", "update_offer"},
+	{"update_status.json", "update_status"},
+	{"update.json", "update"},
 }
 
 // plainDecoded adapts a decoder of a plain JSON body (no envelope).

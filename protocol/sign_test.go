@@ -55,7 +55,7 @@ func writeSigned(t *testing.T, name string, raw []byte) {
 // TestWriteSignedGoldens regenerates the signed golden files with
 // -update-signed; without the flag it checks they are up to date.
 func TestWriteSignedGoldens(t *testing.T) {
-	for _, name := range []string{"desired.json", "ack_stored.json", "ack_duplicate.json", "ack_rejected.json"} {
+	for _, name := range []string{"desired.json", "update_offer.json", "ack_stored.json", "ack_duplicate.json", "ack_rejected.json"} {
 		in := readFile(t, name)
 		if !*updateSigned {
 			var e protocol.Envelope

@@ -25,21 +25,27 @@ import (
 //	shequ/v3/down/{kiosk}/chunk     hub → agent   QoS 1, not retained   Chunk
 //	shequ/v3/down/{kiosk}/cases     hub → agent   QoS 1, retained       CaseBoard (signed)
 //	shequ/v3/up/{kiosk}/rating      agent → hub   QoS 1, not retained   CaseRating (outbox record)
+//	shequ/v3/down/{kiosk}/release   hub → agent   QoS 1, retained       UpdateOffer (signed)
+//	shequ/v3/up/{kiosk}/update      agent → hub   QoS 1, not retained   UpdateReport (outbox record)
+//	shequ/v3/up/{kiosk}/update_status agent → hub QoS 0, not retained   UpdateStatus
 const (
 	Root = "shequ/v3"
 
-	ChannelFeedback  = "feedback"
-	ChannelPresence  = "presence"
-	ChannelHeartbeat = "heartbeat"
-	ChannelDesired   = "desired"
-	ChannelAck       = "ack"
-	ChannelKeys      = "keys"
-	ChannelMedia     = "media"
-	ChannelPlays     = "plays"
-	ChannelManifest  = "manifest"
-	ChannelChunk     = "chunk"
-	ChannelCases     = "cases"
-	ChannelRating    = "rating"
+	ChannelFeedback     = "feedback"
+	ChannelPresence     = "presence"
+	ChannelHeartbeat    = "heartbeat"
+	ChannelDesired      = "desired"
+	ChannelAck          = "ack"
+	ChannelKeys         = "keys"
+	ChannelMedia        = "media"
+	ChannelPlays        = "plays"
+	ChannelManifest     = "manifest"
+	ChannelChunk        = "chunk"
+	ChannelCases        = "cases"
+	ChannelRating       = "rating"
+	ChannelUpdate       = "update"
+	ChannelUpdateStatus = "update_status"
+	ChannelRelease      = "release"
 )
 
 // Direction of a topic.
@@ -57,18 +63,21 @@ var channelSpec = map[string]struct {
 	QoS    byte
 	Retain bool
 }{
-	ChannelFeedback:  {Up, 1, false},
-	ChannelPresence:  {Up, 1, false},
-	ChannelHeartbeat: {Up, 0, false},
-	ChannelDesired:   {Down, 1, true},
-	ChannelAck:       {Down, 1, false},
-	ChannelKeys:      {Down, 1, true},
-	ChannelMedia:     {Up, 1, false},
-	ChannelPlays:     {Up, 1, false},
-	ChannelManifest:  {Down, 1, false},
-	ChannelChunk:     {Down, 1, false},
-	ChannelCases:     {Down, 1, true},
-	ChannelRating:    {Up, 1, false},
+	ChannelFeedback:     {Up, 1, false},
+	ChannelPresence:     {Up, 1, false},
+	ChannelHeartbeat:    {Up, 0, false},
+	ChannelDesired:      {Down, 1, true},
+	ChannelAck:          {Down, 1, false},
+	ChannelKeys:         {Down, 1, true},
+	ChannelMedia:        {Up, 1, false},
+	ChannelPlays:        {Up, 1, false},
+	ChannelManifest:     {Down, 1, false},
+	ChannelChunk:        {Down, 1, false},
+	ChannelCases:        {Down, 1, true},
+	ChannelRating:       {Up, 1, false},
+	ChannelUpdate:       {Up, 1, false},
+	ChannelUpdateStatus: {Up, 0, false},
+	ChannelRelease:      {Down, 1, true},
 }
 
 // Topic is a parsed Shequ topic.
