@@ -64,6 +64,7 @@ import (
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/playlists"
 	"github.com/shequ/shequ/hub/ratelimit"
+	"github.com/shequ/shequ/hub/releases"
 	"github.com/shequ/shequ/hub/report"
 	"github.com/shequ/shequ/hub/resident"
 	"github.com/shequ/shequ/hub/signing"
@@ -77,6 +78,7 @@ type Store interface {
 	media.Store
 	playlists.Store
 	report.Store
+	releases.Store
 	LivePlaylists(ctx context.Context, now time.Time) ([]store.PlaylistRecord, error)
 	RecordDelivery(ctx context.Context, kiosk string, version int64, refs []store.DeliveryRef, t time.Time) error
 	fleet.Store
@@ -173,6 +175,13 @@ type Config struct {
 	// all kiosks; default 4.
 	MediaSends int
 
+	// UpdateCA is the update CA certificate (PEM) that release bundles
+	// must be signed under (docs/updates.md); without it, release uploads
+	// are refused.
+	UpdateCA string
+	// Rauc is the rauc binary that checks bundles; default "rauc" on PATH.
+	Rauc string
+
 	// Require2FA lists the staff roles that must have two-step
 	// verification in the console (accounts.Config.Require2FA); none by
 	// default.
@@ -222,8 +231,10 @@ type Hub struct {
 	wg       sync.WaitGroup
 	reconnCh chan struct{}
 
-	media  *media.Library
-	sender *media.Sender
+	media    *media.Library
+	sender   *media.Sender
+	releases *releases.Service
+	relCh    chan struct{} // a rollout or a kiosk's update changed: step the rollouts
 
 	sec         *secrets
 	keys        *signing.Keys
@@ -291,6 +302,7 @@ func New(cfg Config, log *slog.Logger) (*Hub, error) {
 		cfg.BrokerGrace = DefaultBrokerGrace
 	}
 	return &Hub{cfg: cfg, log: log, epoch: time.Now(), published: make(map[string]int64), reconnCh: make(chan struct{}, 1),
+		relCh: make(chan struct{}, 1),
 		table: access.NewTable(), files: make(map[string]map[string]bool),
 		wanted: make(map[string][]protocol.MediaRef), boardDirty: make(map[string]bool), boardCh: make(chan struct{}, 1)}, nil
 }
@@ -411,6 +423,15 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.sender = sender
 	sender.RegisterHTTP(a, media.HTTPConfig{Authenticate: h.authenticateDevice})
+	rel, err := releases.New(releases.Config{
+		Store: h.store, Files: lib.Files(), Tree: h.cfg.Org, Inspector: releases.RAUC{Binary: h.cfg.Rauc, Keyring: h.cfg.UpdateCA},
+		Audit: h.audit, Changed: h.releasesChanged, Now: h.cfg.Now,
+	}, h.log.With("component", "releases"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	h.releases = rel
+	rel.Register(a)
 	pl, err := playlists.New(playlists.Config{Store: h.store, Tree: h.cfg.Org, Changed: h.playlistChanged, Audit: h.audit,
 		Now: h.cfg.Now},
 		h.log.With("component", "playlists"))
@@ -463,7 +484,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	fcfg := fleet.Config{
 		BrokerURL: brokerURL, ClientID: h.cfg.ClientID, Store: h.store, Signer: keys,
 		Username: access.HubUser, Password: sec.hubMQTT,
-		OnConnect: h.reconnected, BeforeAck: h.cfg.BeforeAck, Now: h.cfg.Now, Media: sender,
+		OnConnect: h.reconnected, BeforeAck: h.cfg.BeforeAck, Now: h.cfg.Now, Media: sender, Updates: rel,
 		FeedbackStored: func(ctx context.Context, id string, fb protocol.Feedback, at time.Time) error {
 			return h.feedbackStored(ctx, cs, id, fb, at)
 		},
@@ -622,6 +643,12 @@ func (h *Hub) loop(ctx context.Context) {
 		case <-tick.C:
 		case <-h.reconnCh:
 			force = true
+		case <-h.relCh:
+			h.turned()
+			if err := h.releases.Step(ctx, h.fleet, false); err != nil {
+				h.log.Error("stepping rollouts failed; retrying on the next tick", "err", err)
+			}
+			continue
 		}
 		h.turned()
 		if force {
@@ -634,6 +661,9 @@ func (h *Hub) loop(ctx context.Context) {
 		}
 		if force {
 			h.publishAllBoards()
+		}
+		if err := h.releases.Step(ctx, h.fleet, force); err != nil {
+			h.log.Error("stepping rollouts failed; retrying on the next tick", "err", err)
 		}
 		h.escalate(ctx, h.cases)
 		h.retainPhones(ctx)
@@ -734,11 +764,21 @@ func (h *Hub) playlistChanged(ctx context.Context, p protocol.Playlist) {
 }
 
 // References reports whether the kiosk's desired state references the
-// media file: only such files are served to it.
+// media file, or the file is the bundle of a release offered to it: only
+// such files are served to it.
 func (h *Hub) References(kiosk, sha string) bool {
 	h.filesMu.RLock()
-	defer h.filesMu.RUnlock()
-	return h.files[kiosk][sha]
+	ok := h.files[kiosk][sha]
+	h.filesMu.RUnlock()
+	return ok || (h.releases != nil && h.releases.Offered(kiosk, sha))
+}
+
+// releasesChanged asks the loop to step the rollouts soon.
+func (h *Hub) releasesChanged() {
+	select {
+	case h.relCh <- struct{}{}:
+	default: // a step is already pending
+	}
 }
 
 // Wanted returns the media files of the kiosk's desired state.

@@ -9,7 +9,8 @@
 //   - a device's client id must equal its username, and its password must
 //     match the hash stored at enrolment; revoked and replaced devices have
 //     no account;
-//   - a device publishes only to shequ/v3/up/{its kiosk}/{feedback|presence|heartbeat|media|plays}
+//   - a device publishes only to shequ/v3/up/{its kiosk}/{channel} for the
+//     channels of UpChannels
 //     (its last will included);
 //   - a device subscribes to, and receives, only shequ/v3/down/{node}/{channel}
 //     where node is its kiosk or one of its org-tree ancestors and channel is
@@ -40,9 +41,9 @@ const HubUser = "shequ-hub"
 // Channels a device may publish to and receive from.
 var (
 	UpChannels = []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat,
-		protocol.ChannelMedia, protocol.ChannelPlays, protocol.ChannelRating}
+		protocol.ChannelMedia, protocol.ChannelPlays, protocol.ChannelRating, protocol.ChannelUpdate, protocol.ChannelUpdateStatus}
 	DownChannels = []string{protocol.ChannelDesired, protocol.ChannelAck, protocol.ChannelKeys,
-		protocol.ChannelManifest, protocol.ChannelChunk, protocol.ChannelCases}
+		protocol.ChannelManifest, protocol.ChannelChunk, protocol.ChannelCases, protocol.ChannelRelease}
 )
 
 // Account is one broker login.

@@ -501,6 +501,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *string
 	fs.BoolVar(&cfg.MediaAudio, "media-audio", false, "keep the audio of videos (AAC)")
 	fs.IntVar(&cfg.ChunkSize, "chunk-size", media.DefaultChunkSize, "media chunk size for MQTT transfers, bytes")
 	fs.IntVar(&cfg.MediaSends, "media-sends", 0, "chunk messages published at once (default 4)")
+	fs.StringVar(&cfg.UpdateCA, "update-ca", "", "update CA certificate (PEM) release bundles must be signed under; without it release uploads are refused")
 	fs.StringVar(&pidfile, "mosquitto-pidfile", "", "external mosquitto's pid file: SIGHUP it after the passwd/acl files change")
 	fs.StringVar(&require2FA, "require-2fa", "", "comma-separated staff roles that must use two-step verification, e.g. bureau_admin,district_admin")
 	fs.Int64Var(&cfg.MinFreeDisk, "min-free-disk", hub.DefaultMinFreeDisk,

@@ -52,6 +52,15 @@ type MediaHandler interface {
 
 var _ Store = (*store.SQLite)(nil)
 
+// UpdateHandler takes what kiosks say about their software updates.
+type UpdateHandler interface {
+	// UpdateStatus records a live status; it must not block for long.
+	UpdateStatus(ctx context.Context, u protocol.UpdateStatus, at time.Time) error
+	// UpdateReport stores an update record exactly once by id; when it
+	// returns nil the record is durable.
+	UpdateReport(ctx context.Context, id string, r protocol.UpdateReport, at time.Time) (duplicate bool, err error)
+}
+
 // ErrRejected, wrapped in the error of a callback such as
 // Config.RatingReceived, means the hub will never accept the record: it is
 // acknowledged "rejected" with the error's text as the reason, and the
@@ -111,6 +120,9 @@ type Config struct {
 	// "rejected" with the error as the reason. Any other error: no ack,
 	// the kiosk resends. Without it, rating records are not acknowledged.
 	RatingReceived func(ctx context.Context, id string, r protocol.CaseRating, at time.Time) error
+	// Updates takes kiosks' update statuses and update records (hub/releases).
+	// Without it, update records are not acknowledged and statuses dropped.
+	Updates UpdateHandler
 	// BeforeAck, if set, is called after a feedback record is committed
 	// and before its ack is published (fault injection for tests).
 	BeforeAck func(recordID string)
@@ -250,6 +262,9 @@ func (f *Fleet) onConnect(c paho.Client) {
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelMedia):     protocol.UpTopic("+", protocol.ChannelMedia).QoS(),
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelPlays):     protocol.UpTopic("+", protocol.ChannelPlays).QoS(),
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelRating):    protocol.UpTopic("+", protocol.ChannelRating).QoS(),
+		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelUpdate):    protocol.UpTopic("+", protocol.ChannelUpdate).QoS(),
+		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelUpdateStatus): protocol.UpTopic("+",
+			protocol.ChannelUpdateStatus).QoS(),
 	}
 	tok := c.SubscribeMultiple(filters, f.route)
 	err := wait(f.ctx, tok)
@@ -326,6 +341,10 @@ func (f *Fleet) handle(ctx context.Context, m paho.Message) {
 		f.plays(ctx, t, m.Payload())
 	case protocol.ChannelRating:
 		f.rating(ctx, t, m.Payload())
+	case protocol.ChannelUpdate:
+		f.updateReport(ctx, t, m.Payload())
+	case protocol.ChannelUpdateStatus:
+		f.updateStatus(ctx, t, m.Payload())
 	default:
 		f.log.Warn("dropping message on unexpected channel", "topic", m.Topic())
 	}
@@ -532,6 +551,72 @@ func (f *Fleet) rating(ctx context.Context, t protocol.Topic, payload []byte) {
 		log.Info("rating stored", "ticket", r.Ticket, "rating", r.Rating)
 		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckStored})
 	}
+}
+
+// updateStatus records a kiosk's live update status.
+func (f *Fleet) updateStatus(ctx context.Context, t protocol.Topic, payload []byte) {
+	_, u, err := protocol.DecodeUpdateStatus(payload)
+	if err == nil && u.Kiosk != t.Kiosk {
+		err = fmt.Errorf("kiosk %q in the body does not match kiosk %q of the topic", u.Kiosk, t.Kiosk)
+	}
+	if err != nil {
+		f.log.Warn("dropping update status", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	if f.cfg.Updates == nil {
+		return
+	}
+	if err := f.cfg.Updates.UpdateStatus(ctx, u, f.cfg.Now()); err != nil {
+		f.log.Error("recording update status failed", "kiosk", t.Kiosk, "err", err)
+	}
+}
+
+// updateReport stores an update record once and acknowledges it, like
+// feedback.
+func (f *Fleet) updateReport(ctx context.Context, t protocol.Topic, payload []byte) {
+	env, err := protocol.DecodeEnvelope(payload)
+	if err != nil {
+		f.log.Warn("dropping update record without a valid envelope", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	log := f.log.With("kiosk", t.Kiosk, "record", env.ID)
+	_, r, err := protocol.DecodeUpdate(payload)
+	if err == nil && r.Kiosk != t.Kiosk {
+		err = fmt.Errorf("kiosk %q in the body does not match kiosk %q of the topic", r.Kiosk, t.Kiosk)
+	}
+	if err != nil {
+		log.Warn("rejecting update record", "err", err)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
+		return
+	}
+	if f.cfg.Updates == nil {
+		log.Warn("not acknowledging update record: this hub takes no update records; the kiosk will resend")
+		return
+	}
+	dup, err := f.cfg.Updates.UpdateReport(ctx, env.ID, r, f.cfg.Now())
+	if err != nil {
+		log.Error("storing update record failed; not acknowledging, the kiosk will resend", "err", err)
+		return
+	}
+	status := protocol.AckStored
+	if dup {
+		status = protocol.AckDuplicate
+	}
+	log.Info("update record stored", "rollout", r.Rollout, "release", r.Release, "state", r.State, "reason", r.Reason, "status", status)
+	f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: status})
+}
+
+// PublishOffer publishes a kiosk's update offer, signed and retained at
+// QoS 1 on down/{kiosk}/release, and waits until the broker has taken it.
+func (f *Fleet) PublishOffer(ctx context.Context, o protocol.UpdateOffer) error {
+	payload, err := protocol.EncodeSigned(protocol.NewID(), protocol.TypeUpdateOffer, f.cfg.Now(), o, f.cfg.Signer.Signer())
+	if err != nil {
+		return fmt.Errorf("fleet: update offer to %s: %w", o.Kiosk, err)
+	}
+	if err := f.publish(ctx, protocol.DownTopic(o.Kiosk, protocol.ChannelRelease), payload); err != nil {
+		return fmt.Errorf("fleet: update offer to %s: %w", o.Kiosk, err)
+	}
+	return nil
 }
 
 // PublishCaseBoard publishes a kiosk's case board, signed and retained at

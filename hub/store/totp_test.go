@@ -128,6 +128,7 @@ func TestTOTPMigration(t *testing.T) {
 	// records too.
 	if _, err := s.db.ExecContext(ctx, `DROP TABLE api_tokens; DROP TABLE totp_recovery; DROP TABLE totp;
 		DROP INDEX cases_closed_phone; DROP INDEX case_complainants_phone;
+		DROP TABLE update_reports; DROP TABLE kiosk_updates; DROP TABLE rollouts; DROP TABLE releases;
 		DELETE FROM schema_migrations WHERE version >= 10`); err != nil {
 		t.Fatal(err)
 	}
