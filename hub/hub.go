@@ -336,7 +336,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("hub: %w", err)
 	}
 	h.keys = keys
-	st, err := store.Open(ctx, filepath.Join(h.cfg.DataDir, "hub.db"))
+	st, err := store.OpenWith(ctx, filepath.Join(h.cfg.DataDir, DBFile), store.Options{Logger: h.log})
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}

@@ -27,6 +27,7 @@ import (
 
 // Files under Config.DataDir.
 const (
+	DBFile             = "hub.db"          // the database (package store); pre-upgrade backups beside it
 	AdminTokenFile     = "admin.token"     // the staff API's bearer token (0600)
 	HubMQTTFile        = "hub-mqtt.secret" // the hub's own MQTT password (0600)
 	ClaimSecretFile    = "claim.secret"    // HMAC key of claim codes (0600)
@@ -248,7 +249,7 @@ func PrepareExternalBroker(cfg Config) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("hub: %w", err)
 	}
-	st, err := store.Open(context.Background(), filepath.Join(cfg.DataDir, "hub.db"))
+	st, err := store.Open(context.Background(), filepath.Join(cfg.DataDir, DBFile))
 	if err != nil {
 		return "", fmt.Errorf("hub: %w", err)
 	}

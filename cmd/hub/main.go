@@ -6,6 +6,7 @@
 //	hub claim -community sangcheng [-kiosk k-sangcheng-01] [-ttl 72h]
 //	hub devices | hub revoke DEVICE-ID | hub rotate-key | hub mosquitto-conf -org FILE
 //	hub version
+//	hub db-backups | hub restore-db BACKUP   (the hub stopped)
 //
 // Under systemd (Type=notify, WatchdogSec=) serve tells systemd it is
 // ready once the hub has started and pings the watchdog while the hub's

@@ -3,7 +3,9 @@
 // running hub's HTTPS API with the admin token from its data directory,
 // trusting only the hub CA found there. "hub mosquitto-conf" prepares an
 // external mosquitto; "hub version" prints the version cmd/hub was built
-// as.
+// as. "hub db-backups" lists the database backups the hub took before
+// upgrading its schema and "hub restore-db" puts one back, with the hub
+// stopped.
 //
 // What the command line needs from its process besides the arguments
 // comes in Options: the version, and the hook with which cmd/hub tells
@@ -209,6 +211,8 @@ const usage = `usage: hub [serve] [flags]            run the hub (default)
        hub open311-key add -name NAME -node ID[,ID] [-source hotline|partner]   the key is shown once
        hub open311-keys
        hub open311-key revoke KEY-ID
+       hub db-backups                      the database backups taken before upgrades
+       hub restore-db BACKUP               put a backup in place of the database (hub stopped)
 Common flags: -data DIR (default ./data/hub), -hub URL (default https://127.0.0.1:8080)`
 
 // Options are what cmd/hub gives the command line besides its arguments.
@@ -455,6 +459,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 				k.CreatedAt.Local().Format(time.DateTime), revoked)
 		}
 		return tw.Flush()
+	case "db-backups":
+		return dbBackups(fs, args, dataDir, stdout)
+	case "restore-db":
+		return restoreDB(ctx, fs, args, dataDir, stdout)
 	case "mosquitto-conf":
 		mqtt := fs.String("mqtt", "127.0.0.1:8883", "address mosquitto listens on")
 		org := fs.String("org", "", "org tree JSON file (required)")

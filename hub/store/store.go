@@ -5,8 +5,9 @@
 // The database runs in WAL mode with synchronous=FULL, so a transaction that
 // has committed is on disk: the hub acknowledges a record only after that.
 // The schema is created and upgraded by the numbered migrations embedded from
-// migrations/, each applied in its own transaction and recorded in
-// schema_migrations.
+// migrations/, recorded in schema_migrations. How an existing database is
+// upgraded (a backup first, every pending migration in one transaction, a
+// database newer than the build refused) is in upgrade.go.
 package store
 
 import (
@@ -17,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strconv"
@@ -34,6 +36,12 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrTicketConflict means another record already uses the feedback's ticket.
 	ErrTicketConflict = errors.New("store: ticket already used by another record")
+	// ErrSchemaTooNew means the database was upgraded by a newer build than
+	// this one: this build refuses to run on it (upgrade.go).
+	ErrSchemaTooNew = errors.New("store: database schema is newer than this build")
+	// ErrInUse means Restore found the database open in another process
+	// (a running hub).
+	ErrInUse = errors.New("store: database is in use")
 )
 
 //go:embed migrations/*.sql
@@ -45,8 +53,38 @@ type SQLite struct {
 }
 
 // Open opens (creating if needed) the database at path and applies pending
-// migrations.
+// migrations, logging nothing; see OpenWith.
 func Open(ctx context.Context, path string) (*SQLite, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// Options configure OpenWith. The zero Options log nothing.
+type Options struct {
+	// Logger receives what an upgrade does: the backup taken before
+	// migrating (with its path) and the versions migrated from and to.
+	// nil: discarded.
+	Logger *slog.Logger
+}
+
+// OpenWith opens (creating if needed) the database at path and upgrades it
+// to the schema of this build (upgrade.go): an existing database is backed
+// up beside path first, and one whose schema is newer than this build
+// knows is refused with ErrSchemaTooNew.
+func OpenWith(ctx context.Context, path string, opts Options) (*SQLite, error) {
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return open(ctx, path, upgrader{migrations: ms, log: log, now: time.Now})
+}
+
+// open is OpenWith with the migrations and the clock given, so tests can
+// build databases of older schemas and inject failing migrations.
+func open(ctx context.Context, path string, up upgrader) (*SQLite, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -59,7 +97,7 @@ func Open(ctx context.Context, path string) (*SQLite, error) {
 	}
 	db.SetMaxOpenConns(4)
 	s := &SQLite{db: db}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.upgrade(ctx, path, up); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
 	// Let the query planner know the tables' shapes (bounded work: each
@@ -120,52 +158,6 @@ func (s *SQLite) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("store: schema version: %w", err)
 	}
 	return v, nil
-}
-
-func (s *SQLite) migrate(ctx context.Context) error {
-	ms, err := migrations()
-	if err != nil {
-		return err
-	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("store: create schema_migrations: %w", err)
-	}
-	for _, m := range ms {
-		if err := s.apply(ctx, m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// apply runs one migration in a transaction unless it was applied already.
-func (s *SQLite) apply(ctx context.Context, m migration) (err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: migration %s: begin: %w", m.name, err)
-	}
-	defer rollback(tx, &err)
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
-		return fmt.Errorf("store: migration %s: check: %w", m.name, err)
-	}
-	if n > 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("store: migration %s: %w", m.name, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, time.Now().UnixNano()); err != nil {
-		return fmt.Errorf("store: migration %s: record: %w", m.name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: migration %s: commit: %w", m.name, err)
-	}
-	return nil
 }
 
 // rollback ends a transaction that was not committed (after a commit it is a
