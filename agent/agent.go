@@ -43,6 +43,7 @@ import (
 	"github.com/shequ/shequ/agent/localapi"
 	"github.com/shequ/shequ/agent/media"
 	"github.com/shequ/shequ/agent/store"
+	"github.com/shequ/shequ/agent/update"
 	"github.com/shequ/shequ/protocol"
 )
 
@@ -74,7 +75,18 @@ type Config struct {
 	// range requests (pinned CA, the device's MQTT credentials as basic
 	// auth); empty: over MQTT.
 	MediaHTTP string
+
+	// UpdateEngine writes offered releases to the other root slot
+	// (agent/update); default: RAUC, which reports "unsupported" on a
+	// device not booted from the kiosk image's A/B slots.
+	UpdateEngine update.Engine
+	// UpdatePoll is how often the update manager looks at its offer; default 5s.
+	UpdatePoll time.Duration
 }
+
+// GateFile is where shequ-agent health-gate leaves its verdict, in the
+// agent's data directory.
+const GateFile = "update-gate.json"
 
 // EnrolConfig configures Enrol.
 type EnrolConfig struct {
@@ -267,6 +279,19 @@ func (a *Agent) Start(ctx context.Context) error {
 
 // startLinkLocked starts the MQTT link for identity id; a.mu is held.
 func (a *Agent) startLinkLocked(id store.Identity) error {
+	engine := a.cfg.UpdateEngine
+	if engine == nil {
+		r := update.RAUC{}
+		if a.cfg.Socket != "" {
+			r.AgentRunDir = filepath.Dir(a.cfg.Socket)
+		}
+		engine = r
+	}
+	upd, err := update.New(update.Config{Kiosk: id.Kiosk, Engine: engine, Store: a.st, Media: a.cache,
+		GateFile: filepath.Join(a.cfg.DataDir, GateFile), Poll: a.cfg.UpdatePoll}, a.log.With("part", "update"))
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	l, err := link.New(link.Config{
 		BrokerURL:         a.cfg.BrokerURL,
 		DataDir:           a.cfg.DataDir,
@@ -279,6 +304,7 @@ func (a *Agent) startLinkLocked(id store.Identity) error {
 		StartedAt:         a.startedAt,
 		Media:             a.cache,
 		MediaStatus:       a.cache.Status,
+		Updates:           upd,
 	}, a.st, observer{a}, a.log.With("kiosk", id.Kiosk))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -298,7 +324,13 @@ func (a *Agent) startLinkLocked(id store.Identity) error {
 	go func() { done <- l.Run(ctx) }()
 	a.kiosk, a.link, a.linkDone = id.Kiosk, l, done
 	a.flushOnce(st, id.Kiosk, l)
-	a.bg.Add(2)
+	a.bg.Add(3)
+	go func() {
+		defer a.bg.Done()
+		if err := upd.Run(ctx); err != nil {
+			a.log.Error("update manager stopped", "err", err)
+		}
+	}()
 	go func() {
 		defer a.bg.Done()
 		if err := cache.Run(ctx, req); err != nil {

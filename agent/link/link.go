@@ -101,6 +101,16 @@ type Config struct {
 	Media MediaSink
 	// MediaStatus reports the media cache for heartbeats; nil: none.
 	MediaStatus func() (files []protocol.MediaStatus, bytes, quota int64)
+	// Updates takes verified update offers and gives the update status
+	// sent with each heartbeat; nil: offers are dropped, no status is sent.
+	Updates Updates
+}
+
+// Updates is the agent's update manager (agent/update). Offer is called
+// from the session goroutine and must return quickly.
+type Updates interface {
+	Offer(o protocol.UpdateOffer)
+	Status(epoch int64) protocol.UpdateStatus
 }
 
 // MediaSink takes the manifests (signed envelopes, verified) and chunks
@@ -182,6 +192,7 @@ type Link struct {
 
 	topicFeedback, topicPresence, topicHeartbeat string
 	topicMedia, topicPlays, topicRating          string
+	topicUpdate, topicUpdateStatus               string
 	filters                                      map[string]byte
 
 	wake  chan struct{} // a new outbox record; capacity 1
@@ -231,24 +242,26 @@ func New(cfg Config, st *store.Store, obs Observer, log *slog.Logger) (*Link, er
 		log.Warn("broker connection is plain TCP: development only; use an ssl:// broker in production", "broker", id.BrokerURL)
 	}
 	return &Link{
-		cfg:            cfg,
-		id:             id,
-		tls:            tc,
-		st:             st,
-		obs:            obs,
-		log:            log,
-		topicFeedback:  protocol.UpTopic(k, protocol.ChannelFeedback).String(),
-		topicPresence:  protocol.UpTopic(k, protocol.ChannelPresence).String(),
-		topicHeartbeat: protocol.UpTopic(k, protocol.ChannelHeartbeat).String(),
-		topicMedia:     protocol.UpTopic(k, protocol.ChannelMedia).String(),
-		topicPlays:     protocol.UpTopic(k, protocol.ChannelPlays).String(),
-		topicRating:    protocol.UpTopic(k, protocol.ChannelRating).String(),
-		stashed:        map[string]inbound{},
-		filters:        filters,
-		wake:           make(chan struct{}, 1),
-		inbox:          make(chan inbound, inboxCap),
-		v:              newVerifier(k, id.Groups, key, id.KeySerial),
-		born:           time.Now(),
+		cfg:               cfg,
+		id:                id,
+		tls:               tc,
+		st:                st,
+		obs:               obs,
+		log:               log,
+		topicFeedback:     protocol.UpTopic(k, protocol.ChannelFeedback).String(),
+		topicPresence:     protocol.UpTopic(k, protocol.ChannelPresence).String(),
+		topicHeartbeat:    protocol.UpTopic(k, protocol.ChannelHeartbeat).String(),
+		topicMedia:        protocol.UpTopic(k, protocol.ChannelMedia).String(),
+		topicPlays:        protocol.UpTopic(k, protocol.ChannelPlays).String(),
+		topicRating:       protocol.UpTopic(k, protocol.ChannelRating).String(),
+		topicUpdate:       protocol.UpTopic(k, protocol.ChannelUpdate).String(),
+		topicUpdateStatus: protocol.UpTopic(k, protocol.ChannelUpdateStatus).String(),
+		stashed:           map[string]inbound{},
+		filters:           filters,
+		wake:              make(chan struct{}, 1),
+		inbox:             make(chan inbound, inboxCap),
+		v:                 newVerifier(k, id.Groups, key, id.KeySerial),
+		born:              time.Now(),
 	}, nil
 }
 
@@ -568,6 +581,8 @@ func (p *pump) publish(id string, data []byte) error {
 			topic = p.l.topicPlays
 		case protocol.TypeRating:
 			topic = p.l.topicRating
+		case protocol.TypeUpdate:
+			topic = p.l.topicUpdate
 		}
 	}
 	if err := p.l.send(p.c, topic, 1, data); err != nil {
@@ -667,6 +682,10 @@ func (l *Link) handle(in inbound, p *pump) error {
 	case protocol.TypeChunk:
 		if l.cfg.Media != nil {
 			l.cfg.Media.DeliverChunk(m.chk)
+		}
+	case protocol.TypeUpdateOffer:
+		if l.cfg.Updates != nil {
+			l.cfg.Updates.Offer(m.off)
 		}
 	}
 	return nil
@@ -778,7 +797,7 @@ func (l *Link) adoptKeys(m message, p *pump) error {
 	l.log.Info("hub signing key adopted", "kid", l.v.kid, "serial", l.v.serial, "replaces", old)
 	stashed := l.stashed
 	l.stashed = map[string]inbound{}
-	for _, typ := range []string{protocol.TypeDesired, protocol.TypeCases} {
+	for _, typ := range []string{protocol.TypeDesired, protocol.TypeCases, protocol.TypeUpdateOffer} {
 		if in, ok := stashed[typ]; ok {
 			if err := l.handle(in, p); err != nil {
 				return err
@@ -821,6 +840,21 @@ func (l *Link) heartbeat(c paho.Client, epoch int64) {
 	}
 	if err := l.send(c, l.topicHeartbeat, 0, data); err != nil {
 		l.log.Warn("heartbeat not sent", "err", err)
+	}
+	if l.cfg.Updates == nil {
+		return
+	}
+	u := l.cfg.Updates.Status(epoch)
+	if err := u.Validate(); err != nil {
+		l.log.Warn("update status not valid", "err", err)
+		return
+	}
+	if data, err = protocol.Encode(protocol.TypeUpdateStatus, time.Now(), u); err != nil {
+		l.log.Warn("update status not encoded", "err", err)
+		return
+	}
+	if err := l.send(c, l.topicUpdateStatus, 0, data); err != nil {
+		l.log.Warn("update status not sent", "err", err)
 	}
 }
 

@@ -52,6 +52,7 @@ type message struct {
 	ack  protocol.Ack          // TypeAck
 	man  protocol.Manifest     // TypeManifest
 	chk  protocol.Chunk        // TypeChunk
+	off  protocol.UpdateOffer  // TypeUpdateOffer
 	next ed25519.PublicKey     // TypeKeys: newest key of the chain
 	ser  int64                 // TypeKeys: its serial
 	kids []string              // TypeKeys: kids of the chain up to next
@@ -94,6 +95,18 @@ func (v *verifier) check(topic string, payload []byte) (message, error) {
 		}
 		if m.brd.Kiosk != v.kiosk {
 			return m, fmt.Errorf("%w: case board for kiosk %q", protocol.ErrInvalid, m.brd.Kiosk)
+		}
+		return m, nil
+	case top.Channel == protocol.ChannelRelease && own:
+		m.typ = protocol.TypeUpdateOffer
+		if m.env, m.off, err = protocol.DecodeUpdateOffer(payload); err != nil {
+			return m, err
+		}
+		if err := v.verify(m.env); err != nil {
+			return m, err
+		}
+		if m.off.Kiosk != v.kiosk {
+			return m, fmt.Errorf("%w: update offer for kiosk %q", protocol.ErrInvalid, m.off.Kiosk)
 		}
 		return m, nil
 	case top.Channel == protocol.ChannelAck && own:
@@ -144,7 +157,7 @@ func (v *verifier) verify(e protocol.Envelope) error {
 		if v.retired[e.KID] {
 			return fmt.Errorf("%w: %s %s is signed by retired key %s", protocol.ErrSignature, e.Type, e.ID, e.KID)
 		}
-		if e.Type == protocol.TypeDesired || e.Type == protocol.TypeCases {
+		if e.Type == protocol.TypeDesired || e.Type == protocol.TypeCases || e.Type == protocol.TypeUpdateOffer {
 			return fmt.Errorf("%w: %w: %s %s (key %s, trusted %s)", protocol.ErrSignature, errUnknownKey, e.Type, e.ID, e.KID, v.kid)
 		}
 	}

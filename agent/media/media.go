@@ -53,6 +53,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -197,7 +198,9 @@ type Cache struct {
 	mu       sync.Mutex
 	held     map[string]int64 // sha → size of complete files
 	kinds    map[string]protocol.MediaKind
-	want     []protocol.MediaRef // in playlist order
+	want     []protocol.MediaRef // in playlist order, then the bundle
+	docWant  []protocol.MediaRef // the desired state's files, in playlist order
+	bundle   *protocol.MediaRef  // an update bundle to fetch (WantBundle)
 	status   map[string]Progress
 	failedAt map[string]time.Time // retry time of failed files
 	shown    map[string]time.Time // last play event per file
@@ -368,8 +371,36 @@ func (c *Cache) Want(doc protocol.DesiredState) {
 	for _, m := range doc.Media {
 		add(m.SHA256)
 	}
-	now := time.Now()
 	c.mu.Lock()
+	c.docWant = want
+	c.wantSet = true
+	c.setWantLocked()
+	c.mu.Unlock()
+	signal(c.wake)
+}
+
+// WantBundle adds an update bundle to the files to hold (after the
+// playlists' media, so it never delays a video), or removes it with nil.
+// It never blocks.
+func (c *Cache) WantBundle(ref *protocol.MediaRef) {
+	c.mu.Lock()
+	if ref == nil && c.bundle == nil || ref != nil && c.bundle != nil && *ref == *c.bundle {
+		c.mu.Unlock()
+		return
+	}
+	c.bundle = ref
+	c.setWantLocked()
+	c.mu.Unlock()
+	signal(c.wake)
+}
+
+// setWantLocked sets want from the document's files and the bundle.
+func (c *Cache) setWantLocked() {
+	want := slices.Clone(c.docWant)
+	if b := c.bundle; b != nil && !slices.ContainsFunc(want, func(r protocol.MediaRef) bool { return r.SHA256 == b.SHA256 }) {
+		want = append(want, *b)
+	}
+	now := time.Now()
 	since := make(map[string]time.Time, len(want))
 	for _, r := range want {
 		since[r.SHA256] = now
@@ -378,13 +409,20 @@ func (c *Cache) Want(doc protocol.DesiredState) {
 		}
 	}
 	c.want, c.since = want, since
-	c.wantSet = true
 	c.gcNeeded = true
 	for _, r := range want {
 		c.kinds[r.SHA256] = r.Kind
 	}
-	c.mu.Unlock()
-	signal(c.wake)
+}
+
+// Percent returns how much of a wanted file is here: 100 once held.
+func (c *Cache) Percent(sha string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.held[sha]; ok {
+		return 100
+	}
+	return c.status[sha].Percent
 }
 
 // Played records that the kiosk started showing a file at t.
