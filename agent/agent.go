@@ -36,6 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shequ/shequ/agent/enrol"
@@ -287,8 +288,14 @@ func (a *Agent) startLinkLocked(id store.Identity) error {
 		}
 		engine = r
 	}
+	var wake atomic.Pointer[link.Link]
 	upd, err := update.New(update.Config{Kiosk: id.Kiosk, Engine: engine, Store: a.st, Media: a.cache,
-		GateFile: filepath.Join(a.cfg.DataDir, GateFile), Poll: a.cfg.UpdatePoll}, a.log.With("part", "update"))
+		GateFile: filepath.Join(a.cfg.DataDir, GateFile), Poll: a.cfg.UpdatePoll,
+		Queued: func() {
+			if l := wake.Load(); l != nil {
+				l.Wake()
+			}
+		}}, a.log.With("part", "update"))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -309,6 +316,7 @@ func (a *Agent) startLinkLocked(id store.Identity) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	wake.Store(l)
 	var req media.Requester = l
 	if a.cfg.MediaHTTP != "" {
 		h, err := media.NewHTTP(a.ctx, media.HTTPConfig{

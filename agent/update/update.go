@@ -88,6 +88,9 @@ type Config struct {
 	GateFile string
 	// BootID returns this boot's id; default: /proc/sys/kernel/random/boot_id.
 	BootID func() (string, error)
+	// Queued is called after a report was queued in the outbox (the
+	// link's Wake); nil: nothing.
+	Queued func()
 	Poll   time.Duration // default 5s
 	Now    func() time.Time
 }
@@ -194,6 +197,9 @@ func (m *Manager) saveLocked(st state, report *protocol.UpdateReport) error {
 		return err
 	}
 	m.st = st
+	if report != nil && m.cfg.Queued != nil {
+		m.cfg.Queued()
+	}
 	return nil
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/shequ/shequ/agent"
 	"github.com/shequ/shequ/agent/gate"
+	"github.com/shequ/shequ/agent/update"
 	"github.com/shequ/shequ/cmd/internal/sdnotify"
 	"github.com/shequ/shequ/kiosk/agentclient"
 )
@@ -63,6 +64,7 @@ type command struct {
 	gate   gate.Config
 	socket string // health-gate: the agent's local API
 	bless  string // health-gate: systemd-bless-boot, run with "bad" on a crash loop
+	result string // health-gate: where the verdict goes (agent/update.Gate)
 }
 
 // errNotEnrolled makes `agent status` exit 3 for scripts.
@@ -115,6 +117,7 @@ func parse(args []string, out io.Writer) (command, error) {
 		fs.IntVar(&g.MaxRestarts, "max-restarts", 3, "fail at once when a unit has restarted this many times this boot (0: never)")
 		fs.BoolVar(&g.Offline, "offline", false, "pass without reaching the hub (kiosks updated where the hub is out of reach)")
 		fs.StringVar(&c.bless, "bless-boot", "", "on a crash loop, run this (systemd-bless-boot) with \"bad\": the boot entry loses its remaining tries")
+		fs.StringVar(&c.result, "result", "/var/lib/shequ-agent/"+agent.GateFile, "write the verdict here for the agent to report (empty: nowhere)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -159,6 +162,11 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		ac := agentclient.New(c.socket)
 		defer ac.Close()
 		err := gate.Wait(ctx, c.gate, ac, gate.Systemctl{}, log)
+		if c.result != "" && ctx.Err() == nil {
+			if werr := writeVerdict(c.result, err); werr != nil {
+				log.Error("health gate: verdict not written", "err", werr)
+			}
+		}
 		if errors.Is(err, gate.ErrCrashLoop) && c.bless != "" {
 			// Another try would crash the same way: give up the slot now.
 			if out, berr := exec.CommandContext(ctx, c.bless, "bad").CombinedOutput(); berr != nil {
@@ -191,4 +199,22 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	}
 	err = sdnotify.Serve(ctx, notify, log, a.Check)
 	return errors.Join(err, a.Close())
+}
+
+// writeVerdict leaves the gate's verdict on this boot's slot for the agent,
+// which reports a rollback with its reason after the previous slot boots.
+func writeVerdict(path string, verdict error) error {
+	g := update.Gate{Passed: verdict == nil, At: time.Now().UTC()}
+	if verdict != nil {
+		g.Reason = verdict.Error()
+	}
+	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
+		if _, rest, ok := strings.Cut(string(b), "rauc.slot="); ok && rest != "" {
+			g.Slot = rest[:1]
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		g.BootID = strings.TrimSpace(string(b))
+	}
+	return update.WriteGate(path, g)
 }
