@@ -75,17 +75,19 @@ install -m 0644 "$here/shequ-kiosk-ready.service" "$r/usr/lib/systemd/system/she
 install -d "$r/etc/rauc" "$r/usr/lib/shequ-update" "$r/etc/systemd/system/rauc.service.d" \
 	"$r/etc/systemd/system/boot-complete.target.d"
 install -m 0644 "$here/update/system.conf" "$r/etc/rauc/system.conf"
-install -m 0755 "$here/update/bootloader" "$here/update/pre-install" "$r/usr/lib/shequ-update/"
+install -m 0755 "$here/update/bootloader" "$here/update/pre-install" "$here/update/prepare" "$r/usr/lib/shequ-update/"
 install -m 0644 "$here/update/rauc.conf" "$r/etc/systemd/system/rauc.service.d/image.conf"
 install -m 0644 "$here/update/boot-complete.conf" "$r/etc/systemd/system/boot-complete.target.d/shequ.conf"
-install -m 0644 "$here/update/shequ-health-gate.service" "$r/usr/lib/systemd/system/shequ-health-gate.service"
+for u in shequ-health-gate.service shequ-update-prepare.service shequ-update-reboot.path shequ-update-reboot.service; do
+	install -m 0644 "$here/update/$u" "$r/usr/lib/systemd/system/$u"
+done
 cat >"$r/usr/lib/tmpfiles.d/shequ-update.conf" <<END
 # RAUC's status and block-hash indexes, on the data partition (system.conf)
 d /var/lib/shequ-agent/rauc 0700 root root -
 END
 
 systemctl --root="$r" --quiet enable systemd-networkd.service systemd-resolved.service shequ-health-gate.service \
-	shequ-kiosk-ready.service
+	shequ-kiosk-ready.service shequ-update-prepare.service shequ-update-reboot.path
 # a kiosk boots to its UI without questions, and is not updated by apt
 # behind the fleet's back (updates are signed images)
 systemctl --root="$r" --quiet mask systemd-firstboot.service apt-daily.timer apt-daily-upgrade.timer getty@tty1.service
