@@ -27,10 +27,12 @@ const (
 	TypePlays     = "plays"    // PlayStats, agent → hub, an outbox record
 	TypeCases     = "cases"    // CaseBoard, hub → agent, signed, retained
 	TypeRating    = "rating"   // CaseRating, agent → hub, an outbox record
+	TypeCommand   = "command"  // Command, hub → agent, signed
+	TypeResult    = "result"   // CommandResult, agent → hub, an outbox record
 )
 
 // downlink lists the types the hub sends; their envelopes are signed.
-var downlink = map[string]bool{TypeDesired: true, TypeAck: true, TypeKeys: true, TypeManifest: true, TypeChunk: true, TypeCases: true}
+var downlink = map[string]bool{TypeDesired: true, TypeAck: true, TypeKeys: true, TypeManifest: true, TypeChunk: true, TypeCases: true, TypeCommand: true}
 
 // IsDownlink reports whether messages of type typ go from hub to device and
 // so must be signed.
@@ -68,6 +70,8 @@ var typeLimit = map[string]int{
 	TypePlays:     MaxPlaysSize,
 	TypeCases:     MaxCaseBoardSize,
 	TypeRating:    MaxRatingSize,
+	TypeCommand:   MaxCommandSize,
+	TypeResult:    MaxResultSize,
 }
 
 // Envelope wraps every message on the wire.

@@ -81,6 +81,11 @@ func FuzzDecodeMediaError(f *testing.F)      { fuzzDecoder(f, "media_error") }
 func FuzzDecodeCaseBoard(f *testing.F)       { fuzzDecoder(f, "cases") }
 func FuzzDecodeRating(f *testing.F)          { fuzzDecoder(f, "rating") }
 func FuzzDecodeLocalRating(f *testing.F)     { fuzzDecoder(f, "local_rating_request") }
+func FuzzDecodeCommand(f *testing.F)         { fuzzDecoder(f, "command") }
+func FuzzDecodeResult(f *testing.F)          { fuzzDecoder(f, "result") }
+func FuzzDecodeLocalCommandReply(f *testing.F) {
+	fuzzDecoder(f, "local_command_reply")
+}
 
 // FuzzVerify checks that verifying any accepted downlink message, and
 // walking any accepted key chain, never panics and never accepts a message

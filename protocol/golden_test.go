@@ -73,6 +73,11 @@ var decoders = map[string]decoder{
 	"plays":     envelopeDecoder(protocol.DecodePlays),
 	"cases":     envelopeDecoder(protocol.DecodeCaseBoard),
 	"rating":    envelopeDecoder(protocol.DecodeRating),
+	"command":   envelopeDecoder(protocol.DecodeCommand),
+	"result":    envelopeDecoder(protocol.DecodeResult),
+	"local_command_reply": {decode: func(data []byte) (decoded, error) {
+		return plainDecoded(protocol.DecodeLocalCommandReply(data))
+	}},
 	"local_rating_request": {decode: func(data []byte) (decoded, error) {
 		return plainDecoded(protocol.DecodeLocalRatingRequest(data))
 	}},
@@ -131,6 +136,10 @@ var goldens = []struct {
 	{"cases.json", "cases"},
 	{"rating.json", "rating"},
 	{"local_rating_request.json", "local_rating_request"},
+	{"command.json", "command"},
+	{"result_refused.json", "result"},
+	{"result_screenshot.json", "result"},
+	{"local_command_reply.json", "local_command_reply"},
 }
 
 // plainDecoded adapts a decoder of a plain JSON body (no envelope).

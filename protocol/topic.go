@@ -25,6 +25,8 @@ import (
 //	shequ/v3/down/{kiosk}/chunk     hub → agent   QoS 1, not retained   Chunk
 //	shequ/v3/down/{kiosk}/cases     hub → agent   QoS 1, retained       CaseBoard (signed)
 //	shequ/v3/up/{kiosk}/rating      agent → hub   QoS 1, not retained   CaseRating (outbox record)
+//	shequ/v3/down/{kiosk}/command   hub → agent   QoS 1, not retained   Command (signed)
+//	shequ/v3/up/{kiosk}/result      agent → hub   QoS 1, not retained   CommandResult (outbox record)
 const (
 	Root = "shequ/v3"
 
@@ -40,6 +42,8 @@ const (
 	ChannelChunk     = "chunk"
 	ChannelCases     = "cases"
 	ChannelRating    = "rating"
+	ChannelCommand   = "command"
+	ChannelResult    = "result"
 )
 
 // Direction of a topic.
@@ -69,6 +73,8 @@ var channelSpec = map[string]struct {
 	ChannelChunk:     {Down, 1, false},
 	ChannelCases:     {Down, 1, true},
 	ChannelRating:    {Up, 1, false},
+	ChannelCommand:   {Down, 1, false},
+	ChannelResult:    {Up, 1, false},
 }
 
 // Topic is a parsed Shequ topic.
