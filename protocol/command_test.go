@@ -163,8 +163,10 @@ func TestCommandValidate(t *testing.T) {
 			s.Data = append(bytes.Clone(png), make([]byte, protocol.MaxScreenshotBytes)...)
 			r.Screenshot = &s
 		},
-		"zero width":     func(r *protocol.CommandResult) { s := *shot; s.Width = 0; r.Screenshot = &s },
-		"long reason":    func(r *protocol.CommandResult) { r.Status, r.Screenshot, r.Reason = protocol.ResultFailed, nil, strings.Repeat("长", 201) },
+		"zero width": func(r *protocol.CommandResult) { s := *shot; s.Width = 0; r.Screenshot = &s },
+		"long reason": func(r *protocol.CommandResult) {
+			r.Status, r.Screenshot, r.Reason = protocol.ResultFailed, nil, strings.Repeat("长", 201)
+		},
 		"unknown status": func(r *protocol.CommandResult) { r.Status = "done" },
 	} {
 		r := res
