@@ -60,6 +60,14 @@
 // committed if its version is newer than the board held; the observer is
 // told (CasesApplied) so the kiosk can refresh a case on screen.
 //
+// # Commands
+//
+// A remote command on the kiosk's own down/command topic is verified like
+// any downlink message, and its signed body must name this kiosk and carry
+// the envelope's id; it then goes to Config.Commands, which de-duplicates,
+// checks the expiry and runs it (agent/commands.go). Results are outbox
+// records, published on the result channel.
+//
 // The link publishes only to its own kiosk's up/ topics and never blocks in
 // a paho handler: handlers hand messages over to the session goroutine.
 package link
@@ -101,6 +109,15 @@ type Config struct {
 	Media MediaSink
 	// MediaStatus reports the media cache for heartbeats; nil: none.
 	MediaStatus func() (files []protocol.MediaStatus, bytes, quota int64)
+	// Commands receives verified remote commands; nil: they are dropped
+	// (logged), and the hub sees no result.
+	Commands CommandSink
+}
+
+// CommandSink takes the remote commands the hub sends, verified. Its
+// method is called from the session goroutine and must not block.
+type CommandSink interface {
+	DeliverCommand(c protocol.Command)
 }
 
 // MediaSink takes the manifests (signed envelopes, verified) and chunks
@@ -182,6 +199,7 @@ type Link struct {
 
 	topicFeedback, topicPresence, topicHeartbeat string
 	topicMedia, topicPlays, topicRating          string
+	topicResult                                  string
 	filters                                      map[string]byte
 
 	wake  chan struct{} // a new outbox record; capacity 1
@@ -243,6 +261,7 @@ func New(cfg Config, st *store.Store, obs Observer, log *slog.Logger) (*Link, er
 		topicMedia:     protocol.UpTopic(k, protocol.ChannelMedia).String(),
 		topicPlays:     protocol.UpTopic(k, protocol.ChannelPlays).String(),
 		topicRating:    protocol.UpTopic(k, protocol.ChannelRating).String(),
+		topicResult:    protocol.UpTopic(k, protocol.ChannelResult).String(),
 		stashed:        map[string]inbound{},
 		filters:        filters,
 		wake:           make(chan struct{}, 1),
@@ -568,6 +587,8 @@ func (p *pump) publish(id string, data []byte) error {
 			topic = p.l.topicPlays
 		case protocol.TypeRating:
 			topic = p.l.topicRating
+		case protocol.TypeResult:
+			topic = p.l.topicResult
 		}
 	}
 	if err := p.l.send(p.c, topic, 1, data); err != nil {
@@ -668,6 +689,12 @@ func (l *Link) handle(in inbound, p *pump) error {
 		if l.cfg.Media != nil {
 			l.cfg.Media.DeliverChunk(m.chk)
 		}
+	case protocol.TypeCommand:
+		if l.cfg.Commands == nil {
+			l.log.Warn("remote command dropped: this link runs no commands", "id", m.cmd.ID, "action", m.cmd.Action)
+			return nil
+		}
+		l.cfg.Commands.DeliverCommand(m.cmd)
 	}
 	return nil
 }

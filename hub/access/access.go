@@ -40,9 +40,9 @@ const HubUser = "shequ-hub"
 // Channels a device may publish to and receive from.
 var (
 	UpChannels = []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat,
-		protocol.ChannelMedia, protocol.ChannelPlays, protocol.ChannelRating}
+		protocol.ChannelMedia, protocol.ChannelPlays, protocol.ChannelRating, protocol.ChannelResult}
 	DownChannels = []string{protocol.ChannelDesired, protocol.ChannelAck, protocol.ChannelKeys,
-		protocol.ChannelManifest, protocol.ChannelChunk, protocol.ChannelCases}
+		protocol.ChannelManifest, protocol.ChannelChunk, protocol.ChannelCases, protocol.ChannelCommand}
 )
 
 // Account is one broker login.

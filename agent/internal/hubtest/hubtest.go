@@ -97,7 +97,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 // subscribe only to down/{node}/+ or down/{node}/{channel} of its nodes.
 func allowed(user string, nodes []string, topic string, write bool) bool {
 	if write {
-		for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelMedia, protocol.ChannelPlays, protocol.ChannelRating} {
+		for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelMedia, protocol.ChannelPlays, protocol.ChannelRating, protocol.ChannelResult} {
 			if topic == protocol.UpTopic(user, ch).String() {
 				return true
 			}
@@ -285,7 +285,7 @@ func NewHub(t testing.TB, b *Broker) *Hub {
 	h.c = paho.NewClient(opts)
 	h.wait(h.c.Connect(), "connect")
 	filters := map[string]byte{}
-	for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelPlays, protocol.ChannelRating} {
+	for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelPlays, protocol.ChannelRating, protocol.ChannelResult} {
 		filters[protocol.UpFilter(ch)] = 1
 	}
 	h.wait(h.c.SubscribeMultiple(filters, func(_ paho.Client, m paho.Message) {
