@@ -92,7 +92,15 @@ func (r *commandRig) result() protocol.CommandResult {
 // UI does, with answer, until the test ends.
 func (r *commandRig) kioskUI(answer func(ev protocol.LocalEvent) protocol.LocalCommandReply) {
 	r.t.Helper()
-	c := agentclient.New(r.sock)
+	kioskUI(r.t, r.a, r.sock, answer)
+}
+
+// kioskUI answers the commands of agent a, whose local API is on sock,
+// through the real local API client as the kiosk UI does, until the test
+// ends.
+func kioskUI(t *testing.T, a *agent.Agent, sock string, answer func(ev protocol.LocalEvent) protocol.LocalCommandReply) {
+	t.Helper()
+	c := agentclient.New(sock)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -102,19 +110,19 @@ func (r *commandRig) kioskUI(answer func(ev protocol.LocalEvent) protocol.LocalC
 				return
 			}
 			if err := c.ReplyCommand(ctx, ev.Command, answer(ev)); err != nil {
-				r.t.Errorf("reply to %s: %v", ev.Command, err)
+				t.Errorf("reply to %s: %v", ev.Command, err)
 			}
 		})
 		if ctx.Err() == nil {
-			r.t.Errorf("event stream ended: %v", err)
+			t.Errorf("event stream ended: %v", err)
 		}
 	}()
-	r.t.Cleanup(func() {
+	t.Cleanup(func() {
 		cancel()
 		<-done
 		c.Close()
 	})
-	hubtest.Eventually(r.t, wait, "kiosk UI subscribed", func() bool { return agent.Subscribers(r.a) > 0 })
+	hubtest.Eventually(t, wait, "kiosk UI subscribed", func() bool { return agent.Subscribers(a) > 0 })
 }
 
 func testPNG(t *testing.T) []byte {

@@ -1,6 +1,6 @@
 // Package fleet is the hub's MQTT side: a paho client that takes in the
 // kiosks' uplink (feedback, presence, heartbeat, media requests, proof of
-// play, ratings) through shared subscriptions, stores it, acknowledges
+// play, ratings, results of remote commands) through shared subscriptions, stores it, acknowledges
 // feedback, play and rating records once they are durable, hands media
 // requests to the media sender, and publishes each kiosk's desired state and
 // case board retained. Every message it publishes (desired, cases, ack,
@@ -111,6 +111,11 @@ type Config struct {
 	// "rejected" with the error as the reason. Any other error: no ack,
 	// the kiosk resends. Without it, rating records are not acknowledged.
 	RatingReceived func(ctx context.Context, id string, r protocol.CaseRating, at time.Time) error
+	// ResultReceived is called for each valid result of a remote command
+	// (its body names the kiosk of its topic), also when the kiosk resends
+	// one: it must be idempotent by record id. Errors are answered as for
+	// RatingReceived. Without it, results are not acknowledged.
+	ResultReceived func(ctx context.Context, id string, r protocol.CommandResult, at time.Time) error
 	// BeforeAck, if set, is called after a feedback record is committed
 	// and before its ack is published (fault injection for tests).
 	BeforeAck func(recordID string)
@@ -250,6 +255,7 @@ func (f *Fleet) onConnect(c paho.Client) {
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelMedia):     protocol.UpTopic("+", protocol.ChannelMedia).QoS(),
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelPlays):     protocol.UpTopic("+", protocol.ChannelPlays).QoS(),
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelRating):    protocol.UpTopic("+", protocol.ChannelRating).QoS(),
+		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelResult):    protocol.UpTopic("+", protocol.ChannelResult).QoS(),
 	}
 	tok := c.SubscribeMultiple(filters, f.route)
 	err := wait(f.ctx, tok)
@@ -326,6 +332,8 @@ func (f *Fleet) handle(ctx context.Context, m paho.Message) {
 		f.plays(ctx, t, m.Payload())
 	case protocol.ChannelRating:
 		f.rating(ctx, t, m.Payload())
+	case protocol.ChannelResult:
+		f.result(ctx, t, m.Payload())
 	default:
 		f.log.Warn("dropping message on unexpected channel", "topic", m.Topic())
 	}
@@ -530,6 +538,41 @@ func (f *Fleet) rating(ctx context.Context, t protocol.Topic, payload []byte) {
 		log.Error("handling rating failed; not acknowledging, the kiosk will resend", "ticket", r.Ticket, "err", err)
 	default:
 		log.Info("rating stored", "ticket", r.Ticket, "rating", r.Rating)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckStored})
+	}
+}
+
+// result hands a command's result to Config.ResultReceived and
+// acknowledges it as the callback says, like a rating.
+func (f *Fleet) result(ctx context.Context, t protocol.Topic, payload []byte) {
+	env, err := protocol.DecodeEnvelope(payload)
+	if err != nil {
+		f.log.Warn("dropping command result without a valid envelope", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	log := f.log.With("kiosk", t.Kiosk, "record", env.ID)
+	_, r, err := protocol.DecodeResult(payload)
+	if err == nil && r.Kiosk != t.Kiosk {
+		err = fmt.Errorf("kiosk %q in the body does not match kiosk %q of the topic", r.Kiosk, t.Kiosk)
+	}
+	if err != nil {
+		log.Warn("rejecting command result", "err", err)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
+		return
+	}
+	if f.cfg.ResultReceived == nil {
+		log.Warn("not acknowledging command result: this hub sends no commands; the kiosk will resend", "command", r.Command)
+		return
+	}
+	err = f.cfg.ResultReceived(ctx, env.ID, r, f.cfg.Now())
+	switch {
+	case errors.Is(err, ErrRejected):
+		log.Warn("command result rejected", "command", r.Command, "err", err)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
+	case err != nil:
+		log.Error("handling command result failed; not acknowledging, the kiosk will resend", "command", r.Command, "err", err)
+	default:
+		log.Info("command result stored", "command", r.Command, "action", r.Action, "status", r.Status)
 		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckStored})
 	}
 }
