@@ -22,6 +22,10 @@
 // its socket, the link's goroutine makes progress. Offline or not enrolled
 // is a normal state and passes.
 //
+// Remote commands (commands.go): a screenshot, a restart of the kiosk UI or
+// of the agent itself, signed by the hub, run at most once and reported as
+// outbox records.
+//
 // An Agent holds no global state, so many can run in one process (tests and
 // fleet benchmarks do); with Config.Socket empty it starts no HTTP server.
 package agent
@@ -83,6 +87,9 @@ type Config struct {
 	UpdateEngine update.Engine
 	// UpdatePoll is how often the update manager looks at its offer; default 5s.
 	UpdatePoll time.Duration
+	// CommandReplyTimeout is how long the kiosk UI has to answer a remote
+	// command (a screenshot, a restart of the UI); default 30s.
+	CommandReplyTimeout time.Duration
 }
 
 // GateFile is where shequ-agent health-gate leaves its verdict, in the
@@ -178,6 +185,13 @@ type Agent struct {
 	version   int64     // content version held
 	lastSync  time.Time // when it was applied
 	subs      map[chan protocol.LocalEvent]struct{}
+
+	// Remote commands (commands.go).
+	cmdMu       sync.Mutex
+	running     int                       // commands running
+	pending     map[string]pendingCommand // by command id: waiting for the kiosk UI
+	restart     chan struct{}             // closed when the hub asked for a restart
+	restartOnce sync.Once
 }
 
 // New validates cfg and returns an agent; Start starts it.
@@ -193,15 +207,20 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if cfg.SoftwareVersion == "" {
 		cfg.SoftwareVersion = "dev"
 	}
+	if cfg.CommandReplyTimeout <= 0 {
+		cfg.CommandReplyTimeout = DefaultCommandReplyTimeout
+	}
 	if cfg.CAPin != "" {
 		if _, err := enrol.ParsePin(cfg.CAPin); err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 	}
 	return &Agent{
-		cfg:  cfg,
-		log:  log,
-		subs: make(map[chan protocol.LocalEvent]struct{}),
+		cfg:     cfg,
+		log:     log,
+		subs:    make(map[chan protocol.LocalEvent]struct{}),
+		pending: make(map[string]pendingCommand),
+		restart: make(chan struct{}),
 	}, nil
 }
 
@@ -312,6 +331,7 @@ func (a *Agent) startLinkLocked(id store.Identity) error {
 		Media:             a.cache,
 		MediaStatus:       a.cache.Status,
 		Updates:           upd,
+		Commands:          a,
 	}, a.st, observer{a}, a.log.With("kiosk", id.Kiosk))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -572,13 +592,19 @@ func (a *Agent) Close() error {
 	return err
 }
 
-// Run starts the agent, waits for ctx to be done, and closes it.
+// Run starts the agent, waits for ctx to be done, and closes it. After the
+// hub asked for a restart (RestartRequested) it closes the agent and
+// returns ErrRestartRequested.
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return a.Close()
+	select {
+	case <-ctx.Done():
+		return a.Close()
+	case <-a.restart:
+		return errors.Join(ErrRestartRequested, a.Close())
+	}
 }
 
 func (a *Agent) parts() (*store.Store, *link.Link, string) {

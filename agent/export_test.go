@@ -7,3 +7,10 @@ func CloseStore(a *Agent) error {
 	defer a.mu.Unlock()
 	return a.st.Close()
 }
+
+// Subscribers returns how many event streams are open.
+func Subscribers(a *Agent) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.subs)
+}

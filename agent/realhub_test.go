@@ -235,3 +235,119 @@ func BenchmarkMediaTransfer(b *testing.B) {
 		}
 	}
 }
+
+// TestCommandsWithRealHub: the hub's API sends a screenshot command to a
+// real agent, whose kiosk UI (the real local API client) answers with an
+// image; the hub stores the result and serves the image. Then
+// restart_agent: the agent asks to be restarted and the hub shows ok.
+func TestCommandsWithRealHub(t *testing.T) {
+	org, err := orgfile.Generate(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := orgtree.Parse(org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{DataDir: t.TempDir(), Org: tree, MQTTListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("hub close: %v", err)
+		}
+	})
+	call := func(method, path string, body string, want int) []byte {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, method, h.HTTPURL()+path, bytes.NewReader([]byte(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+h.AdminToken())
+		resp, err := h.HTTPClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close() //nolint:errcheck // test
+		out, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s (%v), want %d", method, path, resp.StatusCode, out, err, want)
+		}
+		return out
+	}
+	c, err := load.NewClient(load.ClientConfig{HubURL: h.HTTPURL(), Token: h.AdminToken(), CAPin: h.CAPin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ks, err := c.Kiosks(ctx)
+	if err != nil || len(ks) != 1 {
+		t.Fatalf("kiosks: %v, %v", ks, err)
+	}
+	kid := ks[0].ID
+	claim, err := c.Claimer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := claim(ctx, kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := agent.Enrol(ctx, agent.EnrolConfig{DataDir: dir, HubURL: h.HTTPURL(), ClaimCode: code, CAPin: h.CAPin()}, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	a := newAgent(t, agent.Config{DataDir: dir, Socket: sock, MediaStagger: time.Hour})
+	start(t, a)
+	hubtest.Eventually(t, time.Minute, "agent connected", func() bool { return a.Status().Connected })
+	shot := testPNG(t)
+	kioskUI(t, a, sock, func(ev protocol.LocalEvent) protocol.LocalCommandReply {
+		return protocol.LocalCommandReply{Action: ev.Action, Status: protocol.ResultOK, Screenshot: &protocol.Screenshot{
+			Type: protocol.ImagePNG, Width: 108, Height: 192, TakenAt: time.Now(), Data: shot}}
+	})
+
+	type command struct{ ID, Status, Reason string }
+	send := func(action protocol.Action) string {
+		var cmd command
+		if err := json.Unmarshal(call(http.MethodPost, "/api/v1/kiosks/"+kid+"/commands", `{"action":"`+string(action)+`"}`, http.StatusAccepted), &cmd); err != nil {
+			t.Fatal(err)
+		}
+		return cmd.ID
+	}
+	status := func(id string) command {
+		var list struct{ Commands []command }
+		if err := json.Unmarshal(call(http.MethodGet, "/api/v1/kiosks/"+kid+"/commands", "", http.StatusOK), &list); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range list.Commands {
+			if c.ID == id {
+				return c
+			}
+		}
+		t.Fatalf("command %s not listed", id)
+		return command{}
+	}
+
+	id := send(protocol.ActionScreenshot)
+	hubtest.Eventually(t, time.Minute, "screenshot result at the hub", func() bool { return status(id).Status == "ok" })
+	if got := call(http.MethodGet, "/api/v1/kiosks/"+kid+"/screenshot", "", http.StatusOK); !bytes.Equal(got, shot) {
+		t.Fatalf("the hub serves %d bytes, not the kiosk's screenshot", len(got))
+	}
+	hubtest.Eventually(t, time.Minute, "result acknowledged", func() bool { return a.Status().OutboxDepth == 0 })
+
+	id = send(protocol.ActionRestartAgent)
+	select {
+	case <-a.RestartRequested():
+	case <-ctx.Done():
+		t.Fatal("the agent did not ask to restart")
+	}
+	hubtest.Eventually(t, time.Minute, "restart result at the hub", func() bool { return status(id).Status == "ok" })
+}

@@ -65,6 +65,7 @@ import (
 	"github.com/shequ/shequ/hub/playlists"
 	"github.com/shequ/shequ/hub/ratelimit"
 	"github.com/shequ/shequ/hub/releases"
+	"github.com/shequ/shequ/hub/remote"
 	"github.com/shequ/shequ/hub/report"
 	"github.com/shequ/shequ/hub/resident"
 	"github.com/shequ/shequ/hub/signing"
@@ -85,6 +86,7 @@ type Store interface {
 	cases.Store
 	enrol.Store
 	console.Store
+	remote.Store
 	EnsureKiosks(ctx context.Context, ids []string) error
 	FeedbackWithoutCase(ctx context.Context, limit int) ([]store.FeedbackRecord, error)
 	KioskCases(ctx context.Context, kiosk string, limit int) ([]store.CaseRecord, error)
@@ -445,10 +447,25 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	rep.Register(a)
 	a.Handle("POST /api/v1/keys/rotate", http.HandlerFunc(h.rotateHandler))
+	// Commands go out through the fleet client, which starts after the
+	// HTTP server: until then a command is stored and reported not sent.
+	var fleetUp atomic.Pointer[fleet.Fleet]
+	rs, err := remote.New(remote.Config{Store: h.store, Tree: h.cfg.Org, Signer: keys, Audit: h.audit, Now: h.cfg.Now,
+		Publish: func(ctx context.Context, t protocol.Topic, payload []byte) error {
+			fl := fleetUp.Load()
+			if fl == nil {
+				return errors.New("hub: not connected to the broker yet")
+			}
+			return fl.Publish(ctx, t, payload)
+		}}, h.log.With("component", "remote"))
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	rs.Register(a)
 	con, err := console.New(console.Config{
 		Accounts: acc, Cases: cs, Store: h.store, Tree: h.cfg.Org, Notices: a, Reports: rep,
 		Upload: lib.UploadHandler(), MaxUpload: lib.MaxUpload(), DeviceKey: h.deviceKey, Photo: normalizePhoto,
-		Now: h.cfg.Now, Log: h.log.With("component", "console"),
+		Remote: rs, Now: h.cfg.Now, Log: h.log.With("component", "console"),
 	})
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
@@ -491,6 +508,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		RatingReceived: func(ctx context.Context, id string, r protocol.CaseRating, at time.Time) error {
 			return h.kioskRating(ctx, cs, id, r, at)
 		},
+		ResultReceived: rs.ResultReceived,
 	}
 	if !h.cfg.PlainTCP {
 		fcfg.TLS = sec.pki.ClientTLS()
@@ -500,6 +518,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("hub: %w", err)
 	}
 	h.fleet = fl
+	fleetUp.Store(fl)
 	sender.Start(fl)
 	if err := fl.Start(ctx); err != nil {
 		return fmt.Errorf("hub: %w", err)

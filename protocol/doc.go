@@ -20,10 +20,14 @@
 //	    and ratings (channel rating, an outbox record); query codes;
 //	    check-in codes; local API /v1/cases/{ticket}, its rating, and
 //	    /v1/checkin-code.
+//	v3 (2026-11-28, additive): remote commands (channel command, signed,
+//	    not retained) and their results (channel result, an outbox record,
+//	    carrying a screenshot); local API POST /v1/commands/{id} and the
+//	    command event.
 //
 // # Signatures
 //
-// Every downlink envelope (desired, ack, keys) carries kid, the id of the
+// Every downlink envelope (desired, ack, keys, manifest, cases, command) carries kid, the id of the
 // hub key that signed it (KeyID), and sig, the ed25519 signature over the
 // body exactly as it appears in the envelope. Decoders check their shape;
 // a receiver calls VerifyEnvelope with the key it trusts before it stores or

@@ -32,11 +32,13 @@ const (
 	TypeUpdateOffer = "update_offer"
 	// TypeUpdateStatus is UpdateStatus, agent → hub, with each heartbeat.
 	TypeUpdateStatus = "update_status"
+	TypeCommand      = "command" // Command, hub → agent, signed
+	TypeResult       = "result"  // CommandResult, agent → hub, an outbox record
 )
 
 // downlink lists the types the hub sends; their envelopes are signed.
 var downlink = map[string]bool{TypeDesired: true, TypeAck: true, TypeKeys: true, TypeManifest: true, TypeChunk: true, TypeCases: true,
-	TypeUpdateOffer: true}
+	TypeUpdateOffer: true, TypeCommand: true}
 
 // IsDownlink reports whether messages of type typ go from hub to device and
 // so must be signed.
@@ -77,6 +79,8 @@ var typeLimit = map[string]int{
 	TypeUpdate:       MaxUpdateSize,
 	TypeUpdateOffer:  MaxUpdateOfferSize,
 	TypeUpdateStatus: MaxUpdateStatusSize,
+	TypeCommand:      MaxCommandSize,
+	TypeResult:       MaxResultSize,
 }
 
 // Envelope wraps every message on the wire.

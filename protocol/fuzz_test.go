@@ -84,6 +84,11 @@ func FuzzDecodeLocalRating(f *testing.F)     { fuzzDecoder(f, "local_rating_requ
 func FuzzDecodeUpdate(f *testing.F)          { fuzzDecoder(f, "update") }
 func FuzzDecodeUpdateOffer(f *testing.F)     { fuzzDecoder(f, "update_offer") }
 func FuzzDecodeUpdateStatus(f *testing.F)    { fuzzDecoder(f, "update_status") }
+func FuzzDecodeCommand(f *testing.F)         { fuzzDecoder(f, "command") }
+func FuzzDecodeResult(f *testing.F)          { fuzzDecoder(f, "result") }
+func FuzzDecodeLocalCommandReply(f *testing.F) {
+	fuzzDecoder(f, "local_command_reply")
+}
 
 // FuzzVerify checks that verifying any accepted downlink message, and
 // walking any accepted key chain, never panics and never accepts a message

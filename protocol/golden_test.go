@@ -76,6 +76,11 @@ var decoders = map[string]decoder{
 	"update":        envelopeDecoder(protocol.DecodeUpdate),
 	"update_offer":  envelopeDecoder(protocol.DecodeUpdateOffer),
 	"update_status": envelopeDecoder(protocol.DecodeUpdateStatus),
+	"command":       envelopeDecoder(protocol.DecodeCommand),
+	"result":        envelopeDecoder(protocol.DecodeResult),
+	"local_command_reply": {decode: func(data []byte) (decoded, error) {
+		return plainDecoded(protocol.DecodeLocalCommandReply(data))
+	}},
 	"local_rating_request": {decode: func(data []byte) (decoded, error) {
 		return plainDecoded(protocol.DecodeLocalRatingRequest(data))
 	}},
@@ -137,6 +142,10 @@ var goldens = []struct {
 	{"update_offer.json", "update_offer"},
 	{"update_status.json", "update_status"},
 	{"update.json", "update"},
+	{"command.json", "command"},
+	{"result_refused.json", "result"},
+	{"result_screenshot.json", "result"},
+	{"local_command_reply.json", "local_command_reply"},
 }
 
 // plainDecoded adapts a decoder of a plain JSON body (no envelope).

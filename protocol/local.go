@@ -18,6 +18,7 @@ import (
 //	GET  /v1/cases/{ticket}         → LocalCase (ticket or query code; 404 if the board has no such case)
 //	POST /v1/cases/{ticket}/rating  LocalRatingRequest → 202 RatingReceipt (durable in the outbox; 409 if not rateable)
 //	GET  /v1/checkin-code           → CheckinCode (the current signed check-in URL)
+//	POST /v1/commands/{id}          LocalCommandReply → 204 (the kiosk UI's answer to an EventCommand; 404 if none waits)
 //
 // Errors are returned as ErrorResponse with a 4xx/5xx status.
 const (
@@ -35,6 +36,13 @@ const (
 	LocalPathCases = "/v1/cases"
 	// LocalPathCheckinCode serves the check-in code the kiosk shows.
 	LocalPathCheckinCode = "/v1/checkin-code"
+	// LocalPathCommands is the prefix of POST /v1/commands/{id}, where
+	// the kiosk UI answers a command the agent announced (EventCommand).
+	LocalPathCommands = "/v1/commands"
+
+	// MaxLocalCommandReplySize bounds the body of POST /v1/commands/{id}:
+	// a screenshot in base64 and a little more.
+	MaxLocalCommandReplySize = (MaxScreenshotBytes+2)/3*4 + 2<<10
 
 	// MaxLocalRatingRequestSize bounds the body of POST /v1/cases/{ticket}/rating.
 	MaxLocalRatingRequestSize = 256
@@ -204,12 +212,57 @@ const (
 	EventNotices = "notices" // the set of notices or the station changed; refetch /v1/notices
 	EventStatus  = "status"  // connection or outbox changed; refetch /v1/status
 	EventCases   = "cases"   // the case board changed (Version is the board's); refetch a case on screen
+	// EventCommand asks the kiosk UI to act on a remote command (Command
+	// and Action are set: screenshot or restart_ui) and to answer on
+	// POST /v1/commands/{Command}.
+	EventCommand = "command"
 )
 
 // LocalEvent is one event on GET /v1/events.
 type LocalEvent struct {
 	Type    string `json:"type"`
 	Version int64  `json:"version,omitempty"`
+	Command string `json:"command,omitempty"` // EventCommand: the command's id
+	Action  Action `json:"action,omitempty"`  // EventCommand: what to do
+}
+
+// LocalCommandPath returns the local API path where the kiosk UI answers
+// a command.
+func LocalCommandPath(id string) string { return LocalPathCommands + "/" + id }
+
+// LocalCommandReply is the body of POST /v1/commands/{id}: how the kiosk
+// UI dealt with a command. A screenshot that succeeded carries the image;
+// a refusal or a failure carries the reason. Before it exits for
+// restart_ui the UI answers ok.
+type LocalCommandReply struct {
+	Action     Action       `json:"action"`
+	Status     ResultStatus `json:"status"`
+	Reason     string       `json:"reason,omitempty"`
+	Screenshot *Screenshot  `json:"screenshot,omitempty"`
+}
+
+// Validate checks a reply: restart_agent is the agent's own, never the
+// UI's.
+func (r LocalCommandReply) Validate() error {
+	if err := oneOf("action", r.Action, []Action{ActionScreenshot, ActionRestartUI}); err != nil {
+		return err
+	}
+	return validateReply(r.Action, r.Status, r.Reason, r.Screenshot)
+}
+
+// DecodeLocalCommandReply strictly decodes the body of POST /v1/commands/{id}.
+func DecodeLocalCommandReply(data []byte) (LocalCommandReply, error) {
+	var r LocalCommandReply
+	if len(data) > MaxLocalCommandReplySize {
+		return r, fmt.Errorf("%w: command reply is %d bytes, limit %d", ErrTooLarge, len(data), MaxLocalCommandReplySize)
+	}
+	if err := strictUnmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("%w: command reply: %v", ErrMalformed, err)
+	}
+	if err := r.Validate(); err != nil {
+		return r, fmt.Errorf("command reply: %w", err)
+	}
+	return r, nil
 }
 
 // LocalCasePath returns the local API path of a case (ticket or query code).

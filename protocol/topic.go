@@ -28,6 +28,8 @@ import (
 //	shequ/v3/down/{kiosk}/release   hub → agent   QoS 1, retained       UpdateOffer (signed)
 //	shequ/v3/up/{kiosk}/update      agent → hub   QoS 1, not retained   UpdateReport (outbox record)
 //	shequ/v3/up/{kiosk}/update_status agent → hub QoS 0, not retained   UpdateStatus
+//	shequ/v3/down/{kiosk}/command   hub → agent   QoS 1, not retained   Command (signed)
+//	shequ/v3/up/{kiosk}/result      agent → hub   QoS 1, not retained   CommandResult (outbox record)
 const (
 	Root = "shequ/v3"
 
@@ -46,6 +48,8 @@ const (
 	ChannelUpdate       = "update"
 	ChannelUpdateStatus = "update_status"
 	ChannelRelease      = "release"
+	ChannelCommand      = "command"
+	ChannelResult       = "result"
 )
 
 // Direction of a topic.
@@ -78,6 +82,8 @@ var channelSpec = map[string]struct {
 	ChannelUpdate:       {Up, 1, false},
 	ChannelUpdateStatus: {Up, 0, false},
 	ChannelRelease:      {Down, 1, true},
+	ChannelCommand:      {Down, 1, false},
+	ChannelResult:       {Up, 1, false},
 }
 
 // Topic is a parsed Shequ topic.

@@ -60,6 +60,14 @@
 // committed if its version is newer than the board held; the observer is
 // told (CasesApplied) so the kiosk can refresh a case on screen.
 //
+// # Commands
+//
+// A remote command on the kiosk's own down/command topic is verified like
+// any downlink message, and its signed body must name this kiosk and carry
+// the envelope's id; it then goes to Config.Commands, which de-duplicates,
+// checks the expiry and runs it (agent/commands.go). Results are outbox
+// records, published on the result channel.
+//
 // The link publishes only to its own kiosk's up/ topics and never blocks in
 // a paho handler: handlers hand messages over to the session goroutine.
 package link
@@ -104,6 +112,9 @@ type Config struct {
 	// Updates takes verified update offers and gives the update status
 	// sent with each heartbeat; nil: offers are dropped, no status is sent.
 	Updates Updates
+	// Commands receives verified remote commands; nil: they are dropped
+	// (logged), and the hub sees no result.
+	Commands CommandSink
 }
 
 // Updates is the agent's update manager (agent/update). Offer is called
@@ -111,6 +122,12 @@ type Config struct {
 type Updates interface {
 	Offer(o protocol.UpdateOffer)
 	Status(epoch int64) protocol.UpdateStatus
+}
+
+// CommandSink takes the remote commands the hub sends, verified. Its
+// method is called from the session goroutine and must not block.
+type CommandSink interface {
+	DeliverCommand(c protocol.Command)
 }
 
 // MediaSink takes the manifests (signed envelopes, verified) and chunks
@@ -193,6 +210,7 @@ type Link struct {
 	topicFeedback, topicPresence, topicHeartbeat string
 	topicMedia, topicPlays, topicRating          string
 	topicUpdate, topicUpdateStatus               string
+	topicResult                                  string
 	filters                                      map[string]byte
 
 	wake  chan struct{} // a new outbox record; capacity 1
@@ -262,6 +280,7 @@ func New(cfg Config, st *store.Store, obs Observer, log *slog.Logger) (*Link, er
 		inbox:             make(chan inbound, inboxCap),
 		v:                 newVerifier(k, id.Groups, key, id.KeySerial),
 		born:              time.Now(),
+		topicResult:       protocol.UpTopic(k, protocol.ChannelResult).String(),
 	}, nil
 }
 
@@ -583,6 +602,8 @@ func (p *pump) publish(id string, data []byte) error {
 			topic = p.l.topicRating
 		case protocol.TypeUpdate:
 			topic = p.l.topicUpdate
+		case protocol.TypeResult:
+			topic = p.l.topicResult
 		}
 	}
 	if err := p.l.send(p.c, topic, 1, data); err != nil {
@@ -687,6 +708,12 @@ func (l *Link) handle(in inbound, p *pump) error {
 		if l.cfg.Updates != nil {
 			l.cfg.Updates.Offer(m.off)
 		}
+	case protocol.TypeCommand:
+		if l.cfg.Commands == nil {
+			l.log.Warn("remote command dropped: this link runs no commands", "id", m.cmd.ID, "action", m.cmd.Action)
+			return nil
+		}
+		l.cfg.Commands.DeliverCommand(m.cmd)
 	}
 	return nil
 }

@@ -53,6 +53,7 @@ type message struct {
 	man  protocol.Manifest     // TypeManifest
 	chk  protocol.Chunk        // TypeChunk
 	off  protocol.UpdateOffer  // TypeUpdateOffer
+	cmd  protocol.Command      // TypeCommand
 	next ed25519.PublicKey     // TypeKeys: newest key of the chain
 	ser  int64                 // TypeKeys: its serial
 	kids []string              // TypeKeys: kids of the chain up to next
@@ -121,6 +122,23 @@ func (v *verifier) check(topic string, payload []byte) (message, error) {
 			return m, err
 		}
 		return m, v.verify(m.env)
+	case top.Channel == protocol.ChannelCommand && own:
+		m.typ = protocol.TypeCommand
+		if m.env, m.cmd, err = protocol.DecodeCommand(payload); err != nil {
+			return m, err
+		}
+		if err := v.verify(m.env); err != nil {
+			return m, err
+		}
+		// The signature covers the body only: its id and kiosk, not the
+		// envelope's, are what the command is known by.
+		if m.cmd.Kiosk != v.kiosk {
+			return m, fmt.Errorf("%w: command for kiosk %q", protocol.ErrInvalid, m.cmd.Kiosk)
+		}
+		if m.cmd.ID != m.env.ID {
+			return m, fmt.Errorf("%w: command id %s is not its envelope's id %s", protocol.ErrInvalid, m.cmd.ID, m.env.ID)
+		}
+		return m, nil
 	case top.Channel == protocol.ChannelChunk && own:
 		// Chunks are not signed: the signed manifest covers their hashes,
 		// checked by the media cache.

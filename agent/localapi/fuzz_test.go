@@ -17,7 +17,13 @@ import (
 
 // fakeBackend accepts every valid request; it stands in for the agent so
 // the fuzzer exercises only the HTTP handling.
-type fakeBackend struct{ n, enrols, plays, mediaErrors, ratings int }
+type fakeBackend struct {
+	n, enrols, plays, mediaErrors, ratings int
+	replies                                []protocol.LocalCommandReply
+}
+
+// fakeCommand is the one command the fake backend waits for an answer to.
+const fakeCommand = "019ac0f4-4000-7000-8000-000000000010"
 
 func (f *fakeBackend) Play(e protocol.PlayEvent) error {
 	f.plays++
@@ -240,6 +246,61 @@ func FuzzCasePath(f *testing.F) {
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusNotFound {
 			t.Fatalf("GET %q = %d, want 404 (no case, or no such endpoint)", req.URL.Path, rec.Code)
+		}
+	})
+}
+
+func (f *fakeBackend) CommandReply(id string, r protocol.LocalCommandReply) error {
+	if id != fakeCommand {
+		return ErrNoCommand
+	}
+	f.replies = append(f.replies, r)
+	return nil
+}
+
+// FuzzCommandReplyHandler posts arbitrary bodies to POST /v1/commands/{id}:
+// 204 exactly when the body is a valid reply (and the backend took it),
+// otherwise 400 or 413 with an ErrorResponse; never a panic. Another id
+// is 404 for a valid body.
+func FuzzCommandReplyHandler(f *testing.F) {
+	b, err := os.ReadFile("../../protocol/testdata/local_command_reply.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b, true)
+	f.Add([]byte(`{"action":"restart_ui","status":"ok"}`), true)
+	f.Add([]byte(`{"action":"restart_ui","status":"ok"}`), false)
+	f.Add([]byte(`{"action":"screenshot","status":"ok"}`), true)
+	f.Add([]byte(`{"action":"restart_agent","status":"ok"}`), true)
+	f.Fuzz(func(t *testing.T, body []byte, known bool) {
+		be := &fakeBackend{}
+		id := fakeCommand
+		if !known {
+			id = protocol.NewID()
+		}
+		h := New(Config{}, be, slog.New(slog.DiscardHandler)).Handler()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, protocol.LocalCommandPath(id), strings.NewReader(string(body))))
+		_, decodeErr := protocol.DecodeLocalCommandReply(body)
+		switch rec.Code {
+		case http.StatusNoContent:
+			if decodeErr != nil || len(be.replies) != 1 || !known {
+				t.Fatalf("204 for a body the decoder refuses (%v) or an unknown id", decodeErr)
+			}
+		case http.StatusNotFound:
+			if decodeErr != nil || known {
+				t.Fatalf("404 for a known id or an invalid body (%v)", decodeErr)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			var e protocol.ErrorResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Fatalf("error reply %q is not an ErrorResponse", rec.Body.String())
+			}
+			if decodeErr == nil || len(be.replies) != 0 {
+				t.Fatalf("%d for a valid body", rec.Code)
+			}
+		default:
+			t.Fatalf("status %d", rec.Code)
 		}
 	})
 }

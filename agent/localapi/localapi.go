@@ -40,6 +40,8 @@ var (
 	ErrNoCase = errors.New("未找到该查询码，请核对回执 / no such case at this kiosk")
 	// ErrNotRateable: the case may not be rated now (409).
 	ErrNotRateable = errors.New("该事项当前不可评价 / this case cannot be rated now")
+	// ErrNoCommand: no command waits for an answer under that id (404).
+	ErrNoCommand = errors.New("没有等待答复的命令 / no command waits for this answer")
 )
 
 // Backend is what the local API serves. The agent implements it.
@@ -62,6 +64,9 @@ type Backend interface {
 	CheckinCode() (protocol.CheckinCode, error)
 	// Subscribe returns a stream of events and a function that ends it.
 	Subscribe() (events <-chan protocol.LocalEvent, cancel func())
+	// CommandReply takes the kiosk UI's answer to a remote command it
+	// was told of (ErrNoCommand).
+	CommandReply(id string, r protocol.LocalCommandReply) error
 }
 
 // Config configures a Server. Zero values mean the defaults.
@@ -119,11 +124,15 @@ func (s *Server) Handler() http.Handler {
 		protocol.LocalPathCheckinCode: {http.MethodGet: s.checkinCode},
 		// GET {LocalPathCases}/{ticket} and POST .../{ticket}/rating: see cases.
 		protocol.LocalPathCases + "/": {http.MethodGet: s.getCase, http.MethodPost: s.rate},
+		// POST {LocalPathCommands}/{id}: see commandReply.
+		protocol.LocalPathCommands + "/": {http.MethodPost: s.commandReply},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
-		if strings.HasPrefix(path, protocol.LocalPathCases+"/") {
-			path = protocol.LocalPathCases + "/"
+		for _, prefix := range []string{protocol.LocalPathCases + "/", protocol.LocalPathCommands + "/"} {
+			if strings.HasPrefix(path, prefix) {
+				path = prefix
+			}
 		}
 		methods, ok := routes[path]
 		if !ok {
@@ -263,6 +272,37 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 // mediaError takes the kiosk's report of a held file it cannot play: 204.
 func (s *Server) mediaError(w http.ResponseWriter, r *http.Request) {
 	report(s, w, r, "media error", protocol.DecodeMediaError, s.b.MediaError)
+}
+
+// commandReply serves POST /v1/commands/{id}: the kiosk UI's answer to a
+// remote command. 204 when taken; 404 when no command waits for it.
+func (s *Server) commandReply(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, protocol.LocalPathCommands+"/")
+	if len(id) != 36 || strings.Contains(id, "/") {
+		s.writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+		return
+	}
+	body, ok := s.readBody(w, r, protocol.MaxLocalCommandReplySize, "command reply")
+	if !ok {
+		return
+	}
+	reply, err := protocol.DecodeLocalCommandReply(body)
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	err = s.b.CommandReply(id, reply)
+	switch {
+	case errors.Is(err, ErrNoCommand):
+		s.writeError(w, http.StatusNotFound, ErrNoCommand.Error())
+	case errors.Is(err, protocol.ErrInvalid):
+		s.writeError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		s.log.Error("command reply not taken", "err", err)
+		s.writeError(w, http.StatusInternalServerError, "command reply not taken")
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // readBody reads a request body of at most limit bytes; on failure it

@@ -26,7 +26,7 @@ import (
 
 // SchemaVersion is the schema this build writes. Files with an older schema
 // are migrated on Open; files with a newer one are refused.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // Sentinel errors, returned wrapped; test with errors.Is.
 var (
@@ -49,9 +49,10 @@ var (
 	bucketDeadLetter = []byte("deadletter")
 	bucketState      = []byte("state")
 	bucketIdentity   = []byte("identity")
-	bucketPlays      = []byte("plays") // hour (RFC 3339) + "|" + item → JSON protocol.PlayCount
-	bucketCases      = []byte("cases") // keyBoard, keyBoardAt
-	bucketRated      = []byte("rated") // ticket → JSON ratedMark: rated here, waiting for the hub's board
+	bucketPlays      = []byte("plays")    // hour (RFC 3339) + "|" + item → JSON protocol.PlayCount
+	bucketCases      = []byte("cases")    // keyBoard, keyBoardAt
+	bucketRated      = []byte("rated")    // ticket → JSON ratedMark: rated here, waiting for the hub's board
+	bucketCommands   = []byte("commands") // command id → RFC 3339 expiry: remote commands seen (commands.go)
 
 	keySchema    = []byte("schema")     // uint64, big-endian
 	keyEpoch     = []byte("epoch")      // int64, big-endian: last session epoch issued
@@ -71,7 +72,7 @@ var (
 
 // maxDeadRecordSize bounds a stored dead-letter value: a feedback envelope
 // (base64 in JSON) plus its reason.
-const maxDeadRecordSize = 4*max(protocol.MaxFeedbackSize, protocol.MaxPlaysSize, protocol.MaxRatingSize) + 4<<10
+const maxDeadRecordSize = 4*max(protocol.MaxFeedbackSize, protocol.MaxPlaysSize, protocol.MaxRatingSize, protocol.MaxResultSize) + 4<<10
 
 // migrations[i] migrates a file from schema i to schema i+1. Append only;
 // never edit a migration that has shipped.
@@ -116,6 +117,14 @@ var migrations = []func(tx *bolt.Tx) error{
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
+		}
+		return nil
+	},
+	// 6 → 7: remote commands. The ids of the commands seen, so a
+	// command is run at most once.
+	func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketCommands); err != nil {
+			return fmt.Errorf("create bucket %s: %w", bucketCommands, err)
 		}
 		return nil
 	},

@@ -49,6 +49,12 @@ func main() {
 	if errors.Is(err, errNotEnrolled) {
 		os.Exit(3)
 	}
+	if errors.Is(err, agent.ErrRestartRequested) && !errors.Is(err, errStopFailed) {
+		// Not a crash: systemd's Restart=on-failure starts the agent
+		// again because the status is not 0.
+		log.Info("exiting to restart, as the hub asked", "exit_status", exitRestart)
+		os.Exit(exitRestart)
+	}
 	if err != nil {
 		log.Error("agent failed", "err", err)
 		os.Exit(1)
@@ -69,6 +75,14 @@ type command struct {
 
 // errNotEnrolled makes `agent status` exit 3 for scripts.
 var errNotEnrolled = errors.New("this device is not enrolled")
+
+// errStopFailed marks an agent that failed to stop cleanly.
+var errStopFailed = errors.New("agent did not stop cleanly")
+
+// exitRestart is the exit status after the hub asked for a restart
+// (remote command restart_agent): EX_TEMPFAIL, non-zero so that systemd's
+// Restart=on-failure starts the agent again.
+const exitRestart = 75
 
 // parse parses the command line: a subcommand (default run) and its flags.
 func parse(args []string, out io.Writer) (command, error) {
@@ -197,8 +211,25 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
-	err = sdnotify.Serve(ctx, notify, log, a.Check)
-	return errors.Join(err, a.Close())
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	go func() {
+		select {
+		case <-a.RestartRequested():
+			stopServing()
+		case <-serveCtx.Done():
+		}
+	}()
+	err = sdnotify.Serve(serveCtx, notify, log, a.Check)
+	if cerr := a.Close(); cerr != nil {
+		err = errors.Join(err, errStopFailed, cerr)
+	}
+	select {
+	case <-a.RestartRequested():
+		return errors.Join(err, agent.ErrRestartRequested)
+	default:
+		return err
+	}
 }
 
 // writeVerdict leaves the gate's verdict on this boot's slot for the agent,

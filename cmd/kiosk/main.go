@@ -12,6 +12,10 @@
 // ffmpeg) until someone touches the screen, and reports what it shows to the
 // agent (proof of play).
 //
+// Remote commands the agent passes on (kiosk/ui.UI.Command): a screenshot,
+// taken only on a screen without a resident's business, and a restart,
+// for which the kiosk quits (shequ-kiosk.service has Restart=always).
+//
 // Run it with LANG=zh_CN.UTF-8 (Fyne logs a locale error under C); the
 // display language itself comes from -lang and the on-screen toggle.
 package main
@@ -195,7 +199,16 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}()
 	go func() {
 		defer wg.Done()
-		apply := agentclient.Apply{Content: m.SetContent, Status: m.SetStatus, Cases: func(int64) { u.CasesChanged() }}
+		apply := agentclient.Apply{Content: m.SetContent, Status: m.SetStatus, Cases: func(int64) { u.CasesChanged() },
+			Command: func(ev protocol.LocalEvent) {
+				// A remote command: a screenshot, or a restart of the UI,
+				// for which the kiosk quits and systemd starts it again.
+				go func() {
+					if err := u.Command(ctx, ev, client, func() { fyne.Do(a.Quit) }); err != nil {
+						log.Warn("remote command", "command", ev.Command, "action", ev.Action, "err", err)
+					}
+				}()
+			}}
 		if err := agentclient.SyncAll(ctx, client, apply, log); err != nil {
 			log.Error("agent sync stopped", "err", err)
 		}

@@ -41,9 +41,10 @@ const HubUser = "shequ-hub"
 // Channels a device may publish to and receive from.
 var (
 	UpChannels = []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat,
-		protocol.ChannelMedia, protocol.ChannelPlays, protocol.ChannelRating, protocol.ChannelUpdate, protocol.ChannelUpdateStatus}
+		protocol.ChannelMedia, protocol.ChannelPlays, protocol.ChannelRating, protocol.ChannelUpdate, protocol.ChannelUpdateStatus,
+		protocol.ChannelResult}
 	DownChannels = []string{protocol.ChannelDesired, protocol.ChannelAck, protocol.ChannelKeys,
-		protocol.ChannelManifest, protocol.ChannelChunk, protocol.ChannelCases, protocol.ChannelRelease}
+		protocol.ChannelManifest, protocol.ChannelChunk, protocol.ChannelCases, protocol.ChannelRelease, protocol.ChannelCommand}
 )
 
 // Account is one broker login.

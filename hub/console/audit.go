@@ -94,6 +94,8 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request) {
 			row.Object, row.ObjectLink = actorName(lang, names, ch.Object), "/accounts/"+url.PathEscape(id)
 		case "notice":
 			row.ObjectLink = "/notices/" + url.PathEscape(id)
+		case "kiosk":
+			row.ObjectLink = "/fleet/" + url.PathEscape(id)
 		}
 		d.Rows = append(d.Rows, row)
 	}

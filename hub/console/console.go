@@ -106,8 +106,11 @@ type Config struct {
 	// Photo makes an uploaded photo safe to store: decoded, resized,
 	// re-encoded without metadata (hub/photo).
 	Photo func(r io.Reader) (store.Photo, error)
-	Now   func() time.Time // default time.Now
-	Log   *slog.Logger     // default: discard
+	// Remote sends screenshot and restart commands to kiosks from the
+	// fleet pages; nil: the pages offer none.
+	Remote Remote
+	Now    func() time.Time // default time.Now
+	Log    *slog.Logger     // default: discard
 }
 
 // Console serves the staff pages.
@@ -158,6 +161,7 @@ func parseTemplates(node func(string) string) (map[string]*template.Template, er
 		"date":  fmtDate,
 		"node":  node,
 		"has":   func(list []string, v string) bool { return contains(list, v) },
+		"shotq": screenshotQuery,
 	}
 	out := make(map[string]*template.Template)
 	all := maps.Clone(pages)
@@ -250,6 +254,7 @@ func (c *Console) Register(m Mux) {
 	c.registerTwoFactor(m)
 	c.registerTokens(m)
 	c.registerAudit(m)
+	c.registerRemote(m)
 }
 
 // page registers a page handler behind secure and a session of roles.
@@ -355,7 +360,7 @@ func (c *Console) nodeName(id string) string {
 }
 
 // flashes are the messages a redirect may ask the next page to show.
-var flashes = []string{"work.saved", "act.done", "newcase.created", "notice.created", "notice.withdrawn", "checkin.done"}
+var flashes = []string{"work.saved", "act.done", "newcase.created", "notice.created", "notice.withdrawn", "checkin.done", "cmd.sent"}
 
 func flashOf(r *http.Request) string {
 	f := r.URL.Query().Get("ok")

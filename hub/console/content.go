@@ -305,6 +305,7 @@ func (c *Console) mediaPage(w http.ResponseWriter, r *http.Request) {
 
 type fleetData struct {
 	Kiosks []api.Kiosk
+	Remote bool // remote actions are offered
 }
 
 func (c *Console) fleetPage(w http.ResponseWriter, r *http.Request) {
@@ -314,7 +315,7 @@ func (c *Console) fleetPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	var d fleetData
+	d := fleetData{Remote: c.cfg.Remote != nil}
 	for _, k := range all {
 		if k.InOrgTree && p.CanSee(k.Community) || !k.InOrgTree && p.Node() == c.cfg.Tree.Root().ID {
 			d.Kiosks = append(d.Kiosks, k)
@@ -324,8 +325,9 @@ func (c *Console) fleetPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type kioskData struct {
-	Kiosk api.Kiosk
-	Media report.KioskMedia
+	Kiosk  api.Kiosk
+	Media  report.KioskMedia
+	Remote kioskRemote
 }
 
 func (c *Console) kioskPage(w http.ResponseWriter, r *http.Request) {
@@ -348,6 +350,10 @@ func (c *Console) kioskPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if d.Media, err = c.cfg.Reports.KioskMedia(r.Context(), id); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if d.Remote, err = c.remoteOf(r, id); err != nil {
 		c.fail(w, r, err)
 		return
 	}

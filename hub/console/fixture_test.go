@@ -26,6 +26,7 @@ import (
 	"github.com/shequ/shequ/hub/media"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/photo"
+	"github.com/shequ/shequ/hub/remote"
 	"github.com/shequ/shequ/hub/report"
 	"github.com/shequ/shequ/hub/store"
 	"github.com/shequ/shequ/protocol"
@@ -93,6 +94,21 @@ type fixture struct {
 	// keys are the device keys of the kiosks that have one enrolled.
 	keys     map[string]ed25519.PrivateKey
 	accounts map[string]accounts.Account // by username
+	// remote sends kiosk commands; what it publishes is kept in sent.
+	remote  *remote.Service
+	hubKey  ed25519.PrivateKey
+	sentMu  sync.Mutex
+	sent    [][]byte
+	publish error // what publishing returns
+}
+
+func (f *fixture) Signer() ed25519.PrivateKey { return f.hubKey }
+
+// published returns what the remote service has published so far.
+func (f *fixture) published() [][]byte {
+	f.sentMu.Lock()
+	defer f.sentMu.Unlock()
+	return append([][]byte(nil), f.sent...)
 }
 
 // newFixture starts a console. plain serves it over plain HTTP (for the
@@ -147,10 +163,30 @@ func newFixture(t testing.TB, plain bool) *fixture {
 		}
 		f.keys[k] = priv
 	}
+	if _, f.hubKey, err = ed25519.GenerateKey(rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	f.remote, err = remote.New(remote.Config{Store: st, Tree: tree, Signer: f, Audit: f.acc.AuditChange, Now: f.clock.Now,
+		Publish: func(_ context.Context, tp protocol.Topic, payload []byte) error {
+			f.sentMu.Lock()
+			defer f.sentMu.Unlock()
+			if f.publish != nil {
+				return f.publish
+			}
+			if tp != protocol.DownTopic(tp.Kiosk, protocol.ChannelCommand) {
+				t.Errorf("command published on %s", tp)
+			}
+			f.sent = append(f.sent, payload)
+			return nil
+		}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.remote.Register(f.api)
 	f.con, err = New(Config{
 		Accounts: f.acc, Cases: f.cases, Store: st, Tree: tree, Notices: f.api, Reports: rep,
 		Upload: lib.UploadHandler(), MaxUpload: lib.MaxUpload(), DeviceKey: f.deviceKey, Photo: normalizePhoto,
-		Now: f.clock.Now, Log: log,
+		Remote: f.remote, Now: f.clock.Now, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)

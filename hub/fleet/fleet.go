@@ -123,6 +123,11 @@ type Config struct {
 	// Updates takes kiosks' update statuses and update records (hub/releases).
 	// Without it, update records are not acknowledged and statuses dropped.
 	Updates UpdateHandler
+	// ResultReceived is called for each valid result of a remote command
+	// (its body names the kiosk of its topic), also when the kiosk resends
+	// one: it must be idempotent by record id. Errors are answered as for
+	// RatingReceived. Without it, results are not acknowledged.
+	ResultReceived func(ctx context.Context, id string, r protocol.CommandResult, at time.Time) error
 	// BeforeAck, if set, is called after a feedback record is committed
 	// and before its ack is published (fault injection for tests).
 	BeforeAck func(recordID string)
@@ -265,6 +270,7 @@ func (f *Fleet) onConnect(c paho.Client) {
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelUpdate):    protocol.UpTopic("+", protocol.ChannelUpdate).QoS(),
 		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelUpdateStatus): protocol.UpTopic("+",
 			protocol.ChannelUpdateStatus).QoS(),
+		protocol.SharedUpFilter(f.cfg.Group, protocol.ChannelResult): protocol.UpTopic("+", protocol.ChannelResult).QoS(),
 	}
 	tok := c.SubscribeMultiple(filters, f.route)
 	err := wait(f.ctx, tok)
@@ -345,6 +351,8 @@ func (f *Fleet) handle(ctx context.Context, m paho.Message) {
 		f.updateReport(ctx, t, m.Payload())
 	case protocol.ChannelUpdateStatus:
 		f.updateStatus(ctx, t, m.Payload())
+	case protocol.ChannelResult:
+		f.result(ctx, t, m.Payload())
 	default:
 		f.log.Warn("dropping message on unexpected channel", "topic", m.Topic())
 	}
@@ -604,6 +612,41 @@ func (f *Fleet) updateReport(ctx context.Context, t protocol.Topic, payload []by
 	}
 	log.Info("update record stored", "rollout", r.Rollout, "release", r.Release, "state", r.State, "reason", r.Reason, "status", status)
 	f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: status})
+}
+
+// result hands a command's result to Config.ResultReceived and
+// acknowledges it as the callback says, like a rating.
+func (f *Fleet) result(ctx context.Context, t protocol.Topic, payload []byte) {
+	env, err := protocol.DecodeEnvelope(payload)
+	if err != nil {
+		f.log.Warn("dropping command result without a valid envelope", "kiosk", t.Kiosk, "err", err)
+		return
+	}
+	log := f.log.With("kiosk", t.Kiosk, "record", env.ID)
+	_, r, err := protocol.DecodeResult(payload)
+	if err == nil && r.Kiosk != t.Kiosk {
+		err = fmt.Errorf("kiosk %q in the body does not match kiosk %q of the topic", r.Kiosk, t.Kiosk)
+	}
+	if err != nil {
+		log.Warn("rejecting command result", "err", err)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
+		return
+	}
+	if f.cfg.ResultReceived == nil {
+		log.Warn("not acknowledging command result: this hub sends no commands; the kiosk will resend", "command", r.Command)
+		return
+	}
+	err = f.cfg.ResultReceived(ctx, env.ID, r, f.cfg.Now())
+	switch {
+	case errors.Is(err, ErrRejected):
+		log.Warn("command result rejected", "command", r.Command, "err", err)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckRejected, Reason: reason(err)})
+	case err != nil:
+		log.Error("handling command result failed; not acknowledging, the kiosk will resend", "command", r.Command, "err", err)
+	default:
+		log.Info("command result stored", "command", r.Command, "action", r.Action, "status", r.Status)
+		f.ack(ctx, t.Kiosk, protocol.Ack{Ref: env.ID, Status: protocol.AckStored})
+	}
 }
 
 // PublishOffer publishes a kiosk's update offer, signed and retained at

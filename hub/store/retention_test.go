@@ -317,6 +317,7 @@ func TestRetentionMigration(t *testing.T) {
 	// records too.
 	if _, err := s.db.ExecContext(ctx, `DROP INDEX cases_closed_phone; DROP INDEX case_complainants_phone;
 		DROP TABLE update_reports; DROP TABLE kiosk_updates; DROP TABLE rollouts; DROP TABLE releases;
+		DROP TABLE IF EXISTS commands; DROP TABLE IF EXISTS kiosk_screenshots;
 		DELETE FROM schema_migrations WHERE version >= 12`); err != nil {
 		t.Fatal(err)
 	}

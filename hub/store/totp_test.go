@@ -129,6 +129,7 @@ func TestTOTPMigration(t *testing.T) {
 	if _, err := s.db.ExecContext(ctx, `DROP TABLE api_tokens; DROP TABLE totp_recovery; DROP TABLE totp;
 		DROP INDEX cases_closed_phone; DROP INDEX case_complainants_phone;
 		DROP TABLE update_reports; DROP TABLE kiosk_updates; DROP TABLE rollouts; DROP TABLE releases;
+		DROP TABLE IF EXISTS commands; DROP TABLE IF EXISTS kiosk_screenshots;
 		DELETE FROM schema_migrations WHERE version >= 10`); err != nil {
 		t.Fatal(err)
 	}

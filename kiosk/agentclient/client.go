@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/shequ/shequ/kiosk/screen"
 	"github.com/shequ/shequ/protocol"
 )
@@ -222,6 +224,23 @@ func (c *Client) CheckinCode(ctx context.Context) (protocol.CheckinCode, error) 
 		return out, fmt.Errorf("%w: %s: url and expires are required", ErrMalformed, protocol.LocalPathCheckinCode)
 	}
 	return out, nil
+}
+
+// ReplyCommand answers a remote command the agent announced with an
+// EventCommand. The agent answers 404 (a *StatusError) when no command
+// waits under that id any more (it timed out, or was answered).
+func (c *Client) ReplyCommand(ctx context.Context, id string, r protocol.LocalCommandReply) error {
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		return fmt.Errorf("agentclient: reply to command %q: %w: not a command id", id, protocol.ErrInvalid)
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("agentclient: encode command reply: %w", err)
+	}
+	if _, err := protocol.DecodeLocalCommandReply(body); err != nil {
+		return fmt.Errorf("agentclient: reply to command %s: %w", id, err)
+	}
+	return c.do(ctx, RequestTimeout, http.MethodPost, protocol.LocalCommandPath(id), body, http.StatusNoContent, nil)
 }
 
 // validCaseKey checks a ticket or a query code before it goes into a path.

@@ -28,6 +28,9 @@ type Apply struct {
 	// Cases is told of every EventCases with the board's version: a case
 	// on screen should be fetched again. It must not block.
 	Cases func(version int64)
+	// Command is told of every EventCommand (a remote command the UI
+	// must act on and answer with Client.ReplyCommand). It must not block.
+	Command func(ev protocol.LocalEvent)
 }
 
 // Sync keeps the kiosk's content in step with the agent until ctx ends: it
@@ -92,6 +95,10 @@ func SyncAll(ctx context.Context, c *Client, apply Apply, log *slog.Logger) erro
 			case protocol.EventCases:
 				if apply.Cases != nil {
 					apply.Cases(ev.Version)
+				}
+			case protocol.EventCommand:
+				if apply.Command != nil {
+					apply.Command(ev)
 				}
 			}
 			return nil

@@ -45,6 +45,13 @@
 // switch takes effect at the next item boundary. Every item started and
 // every notice shown on the home rotation is reported to the OnPlay hook.
 //
+// # Remote screenshots
+//
+// Capturable says whether a technician's remote screenshot may be taken
+// now: only on screens that show nothing of a resident's (home, a notice,
+// the urgent takeover, the attract loop). The UI asks it on the UI
+// goroutine, together with the capture, so a tap cannot come between.
+//
 // # Idle timeout
 //
 // With no action for IdleTimeout on any screen but home, the model returns to

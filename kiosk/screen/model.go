@@ -468,6 +468,22 @@ func (m *Model) Screen(now time.Time) Screen {
 	return m.current(now)
 }
 
+// Capturable reports whether the screen shown at now holds nothing of a
+// resident's, so that a technician's remote screenshot may be taken: the
+// home screen, a notice, the urgent takeover and the attract loop. Every
+// other screen (the feedback steps, the receipt, the case lookup, a case's
+// answer and its rating, the staff check-in code, setup) is someone at
+// the kiosk doing something of their own, and is never captured.
+func (m *Model) Capturable(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch m.current(now) {
+	case Home, NoticeDetail, Urgent, Attract:
+		return !m.submitting
+	}
+	return false
+}
+
 // View returns a snapshot of the screen at now.
 func (m *Model) View(now time.Time) View {
 	m.mu.Lock()

@@ -98,7 +98,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 func allowed(user string, nodes []string, topic string, write bool) bool {
 	if write {
 		for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelMedia,
-			protocol.ChannelPlays, protocol.ChannelRating, protocol.ChannelUpdate, protocol.ChannelUpdateStatus} {
+			protocol.ChannelPlays, protocol.ChannelRating, protocol.ChannelUpdate, protocol.ChannelUpdateStatus, protocol.ChannelResult} {
 			if topic == protocol.UpTopic(user, ch).String() {
 				return true
 			}
@@ -287,7 +287,7 @@ func NewHub(t testing.TB, b *Broker) *Hub {
 	h.wait(h.c.Connect(), "connect")
 	filters := map[string]byte{}
 	for _, ch := range []string{protocol.ChannelFeedback, protocol.ChannelPresence, protocol.ChannelHeartbeat, protocol.ChannelPlays,
-		protocol.ChannelRating, protocol.ChannelUpdate, protocol.ChannelUpdateStatus} {
+		protocol.ChannelRating, protocol.ChannelUpdate, protocol.ChannelUpdateStatus, protocol.ChannelResult} {
 		filters[protocol.UpFilter(ch)] = 1
 	}
 	h.wait(h.c.SubscribeMultiple(filters, func(_ paho.Client, m paho.Message) {
