@@ -94,6 +94,10 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request) {
 			row.Object, row.ObjectLink = actorName(lang, names, ch.Object), "/accounts/"+url.PathEscape(id)
 		case "notice":
 			row.ObjectLink = "/notices/" + url.PathEscape(id)
+		case "rollout":
+			row.ObjectLink = "/releases/rollouts/" + url.PathEscape(id)
+		case "release":
+			row.ObjectLink = "/releases"
 		}
 		d.Rows = append(d.Rows, row)
 	}

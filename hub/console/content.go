@@ -304,7 +304,8 @@ func (c *Console) mediaPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type fleetData struct {
-	Kiosks []api.Kiosk
+	Kiosks  []api.Kiosk
+	Updates map[string]kioskUpdate // by kiosk id; absent: never heard of updates
 }
 
 func (c *Console) fleetPage(w http.ResponseWriter, r *http.Request) {
@@ -314,18 +315,27 @@ func (c *Console) fleetPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	var d fleetData
+	kus, err := c.cfg.Releases.KioskUpdates(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := fleetData{Updates: map[string]kioskUpdate{}}
 	for _, k := range all {
 		if k.InOrgTree && p.CanSee(k.Community) || !k.InOrgTree && p.Node() == c.cfg.Tree.Root().ID {
 			d.Kiosks = append(d.Kiosks, k)
+			if u, ok := kus[k.ID]; ok {
+				d.Updates[k.ID] = kioskUpdateOf(langOf(r), u)
+			}
 		}
 	}
 	c.render(w, r, http.StatusOK, "fleet", T(langOf(r), "fleet"), d)
 }
 
 type kioskData struct {
-	Kiosk api.Kiosk
-	Media report.KioskMedia
+	Kiosk  api.Kiosk
+	Media  report.KioskMedia
+	Update kioskUpdate
 }
 
 func (c *Console) kioskPage(w http.ResponseWriter, r *http.Request) {
@@ -351,5 +361,11 @@ func (c *Console) kioskPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	kus, err := c.cfg.Releases.KioskUpdates(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d.Update = kioskUpdateOf(langOf(r), kus[id])
 	c.render(w, r, http.StatusOK, "kiosk", k.Name, d)
 }
