@@ -464,7 +464,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	rs.Register(a)
 	con, err := console.New(console.Config{
 		Accounts: acc, Cases: cs, Store: h.store, Tree: h.cfg.Org, Notices: a, Reports: rep,
-		Upload: lib.UploadHandler(), MaxUpload: lib.MaxUpload(), DeviceKey: h.deviceKey, Photo: normalizePhoto,
+		Upload: lib.UploadHandler(), MaxUpload: lib.MaxUpload(), Releases: rel, DeviceKey: h.deviceKey, Photo: normalizePhoto,
 		Remote: rs, Now: h.cfg.Now, Log: h.log.With("component", "console"),
 	})
 	if err != nil {

@@ -96,6 +96,10 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request) {
 			row.ObjectLink = "/notices/" + url.PathEscape(id)
 		case "kiosk":
 			row.ObjectLink = "/fleet/" + url.PathEscape(id)
+		case "rollout":
+			row.ObjectLink = "/releases/rollouts/" + url.PathEscape(id)
+		case "release":
+			row.ObjectLink = "/releases"
 		}
 		d.Rows = append(d.Rows, row)
 	}

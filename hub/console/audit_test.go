@@ -57,7 +57,7 @@ func newAuditFixture(t *testing.T) *fixture {
 	}
 	f.con, err = New(Config{
 		Accounts: f.acc, Cases: f.cases, Store: f.st, Tree: f.tree, Notices: f.api, Reports: rep,
-		Upload: lib.UploadHandler(), MaxUpload: lib.MaxUpload(), DeviceKey: f.deviceKey, Photo: normalizePhoto,
+		Upload: lib.UploadHandler(), MaxUpload: lib.MaxUpload(), Releases: f.rel, DeviceKey: f.deviceKey, Photo: normalizePhoto,
 		Now: f.clock.Now, Log: log,
 	})
 	if err != nil {

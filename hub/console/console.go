@@ -1,6 +1,6 @@
 // Package console is the hub's staff console: server-rendered HTML pages
 // (html/template, Simplified Chinese first, English on request) for the
-// case loop, notices, media and the kiosk fleet, and phone-sized pages
+// case loop, notices, media, the kiosk fleet and its software updates, and phone-sized pages
 // for officers in the field (/m/...).
 //
 // Every page but the login page and the static files needs a session
@@ -100,6 +100,9 @@ type Config struct {
 	// log. Notices' CreateNotice and WithdrawNotice get it the same way.
 	Upload    http.Handler
 	MaxUpload int64 // the body limit of Upload
+	// Releases keeps kiosk image releases and rollouts (hub/releases);
+	// the fleet pages show each kiosk's update state from it.
+	Releases Releases
 	// DeviceKey returns the public key of a kiosk's enrolled device, which
 	// signs its check-in codes.
 	DeviceKey func(ctx context.Context, kiosk string) (ed25519.PublicKey, error)
@@ -124,8 +127,8 @@ type Console struct {
 func New(cfg Config) (*Console, error) {
 	switch {
 	case cfg.Accounts == nil, cfg.Cases == nil, cfg.Store == nil, cfg.Tree == nil, cfg.Notices == nil,
-		cfg.Reports == nil, cfg.Upload == nil, cfg.DeviceKey == nil, cfg.Photo == nil:
-		return nil, errors.New("console: Accounts, Cases, Store, Tree, Notices, Reports, Upload, DeviceKey and Photo are required")
+		cfg.Reports == nil, cfg.Upload == nil, cfg.Releases == nil, cfg.DeviceKey == nil, cfg.Photo == nil:
+		return nil, errors.New("console: Accounts, Cases, Store, Tree, Notices, Reports, Upload, Releases, DeviceKey and Photo are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -155,17 +158,19 @@ var pages = map[string]string{
 // node for the templates.
 func parseTemplates(node func(string) string) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"t":     T,
-		"label": label,
-		"time":  fmtTime,
-		"date":  fmtDate,
-		"node":  node,
-		"has":   func(list []string, v string) bool { return contains(list, v) },
-		"shotq": screenshotQuery,
+		"t":       T,
+		"label":   label,
+		"time":    fmtTime,
+		"date":    fmtDate,
+		"node":    node,
+		"has":     func(list []string, v string) bool { return contains(list, v) },
+		"shotq":   screenshotQuery,
+		"inc":     func(i int) int { return i + 1 },
+		"minutes": func(seconds int64) int64 { return seconds / 60 },
 	}
 	out := make(map[string]*template.Template)
 	all := maps.Clone(pages)
-	for _, more := range []map[string]string{statsPages, accountPages, checkinPages, twoFactorPages, tokenPages, auditPages} {
+	for _, more := range []map[string]string{statsPages, accountPages, checkinPages, twoFactorPages, tokenPages, auditPages, releasePages} {
 		maps.Copy(all, more)
 	}
 	for page, layout := range all {
@@ -255,6 +260,7 @@ func (c *Console) Register(m Mux) {
 	c.registerTokens(m)
 	c.registerAudit(m)
 	c.registerRemote(m)
+	c.registerReleases(m)
 }
 
 // page registers a page handler behind secure and a session of roles.
@@ -306,6 +312,7 @@ func navFor(role accounts.Role, path string) []navItem {
 		add("/notices", "nav.notices")
 		add("/media", "nav.media")
 		add("/fleet", "nav.fleet")
+		add("/releases", "nav.releases")
 		add("/accounts", "nav.accounts")
 	case accounts.RoleSquadLeader:
 		add("/cases", "nav.cases")
@@ -360,7 +367,8 @@ func (c *Console) nodeName(id string) string {
 }
 
 // flashes are the messages a redirect may ask the next page to show.
-var flashes = []string{"work.saved", "act.done", "newcase.created", "notice.created", "notice.withdrawn", "checkin.done", "cmd.sent"}
+var flashes = append([]string{"work.saved", "act.done", "newcase.created", "notice.created", "notice.withdrawn", "checkin.done", "cmd.sent"},
+	releaseDone...)
 
 func flashOf(r *http.Request) string {
 	f := r.URL.Query().Get("ok")

@@ -304,8 +304,9 @@ func (c *Console) mediaPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type fleetData struct {
-	Kiosks []api.Kiosk
-	Remote bool // remote actions are offered
+	Kiosks  []api.Kiosk
+	Remote  bool                   // remote actions are offered
+	Updates map[string]kioskUpdate // by kiosk id; absent: never heard of updates
 }
 
 func (c *Console) fleetPage(w http.ResponseWriter, r *http.Request) {
@@ -315,10 +316,18 @@ func (c *Console) fleetPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	d := fleetData{Remote: c.cfg.Remote != nil}
+	kus, err := c.cfg.Releases.KioskUpdates(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := fleetData{Remote: c.cfg.Remote != nil, Updates: map[string]kioskUpdate{}}
 	for _, k := range all {
 		if k.InOrgTree && p.CanSee(k.Community) || !k.InOrgTree && p.Node() == c.cfg.Tree.Root().ID {
 			d.Kiosks = append(d.Kiosks, k)
+			if u, ok := kus[k.ID]; ok {
+				d.Updates[k.ID] = kioskUpdateOf(langOf(r), u)
+			}
 		}
 	}
 	c.render(w, r, http.StatusOK, "fleet", T(langOf(r), "fleet"), d)
@@ -328,6 +337,7 @@ type kioskData struct {
 	Kiosk  api.Kiosk
 	Media  report.KioskMedia
 	Remote kioskRemote
+	Update kioskUpdate
 }
 
 func (c *Console) kioskPage(w http.ResponseWriter, r *http.Request) {
@@ -357,5 +367,11 @@ func (c *Console) kioskPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	kus, err := c.cfg.Releases.KioskUpdates(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d.Update = kioskUpdateOf(langOf(r), kus[id])
 	c.render(w, r, http.StatusOK, "kiosk", k.Name, d)
 }

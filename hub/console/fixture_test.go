@@ -26,6 +26,7 @@ import (
 	"github.com/shequ/shequ/hub/media"
 	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/hub/photo"
+	"github.com/shequ/shequ/hub/releases"
 	"github.com/shequ/shequ/hub/remote"
 	"github.com/shequ/shequ/hub/report"
 	"github.com/shequ/shequ/hub/store"
@@ -88,6 +89,7 @@ type fixture struct {
 	acc   *accounts.Service
 	cases *cases.Service
 	api   *api.API
+	rel   *releases.Service
 	con   *Console
 	srv   *httptest.Server
 	clock *clock
@@ -156,6 +158,11 @@ func newFixture(t testing.TB, plain bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.rel, err = releases.New(releases.Config{Store: st, Files: lib.Files(), Tree: tree, Inspector: fakeInspector{},
+		Audit: f.acc.AuditChange, Now: f.clock.Now}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range []string{"k-sangcheng-01", "k-ruiyi-01", "k-hengfu-01"} {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -185,7 +192,7 @@ func newFixture(t testing.TB, plain bool) *fixture {
 	f.remote.Register(f.api)
 	f.con, err = New(Config{
 		Accounts: f.acc, Cases: f.cases, Store: st, Tree: tree, Notices: f.api, Reports: rep,
-		Upload: lib.UploadHandler(), MaxUpload: lib.MaxUpload(), DeviceKey: f.deviceKey, Photo: normalizePhoto,
+		Upload: lib.UploadHandler(), MaxUpload: lib.MaxUpload(), Releases: f.rel, DeviceKey: f.deviceKey, Photo: normalizePhoto,
 		Remote: f.remote, Now: f.clock.Now, Log: log,
 	})
 	if err != nil {

@@ -22,7 +22,7 @@ func langOf(r *http.Request) Lang { return htmlpage.CookieLang(r) }
 // messages is the console's one message table: every UI string, Chinese
 // first, English second. Keys with a dot are labels of stored values
 // ("state.received"); label falls back to the value itself.
-var messages = htmlpage.Labels.With(consoleMessages).With(statsMessages).With(accountMessages).With(checkinMessages).With(twoFactorMessages).With(tokenMessages).With(auditMessages).With(remoteMessages)
+var messages = htmlpage.Labels.With(consoleMessages).With(statsMessages).With(accountMessages).With(checkinMessages).With(twoFactorMessages).With(tokenMessages).With(auditMessages).With(remoteMessages).With(releaseMessages)
 
 // consoleMessages are the messages of the console's core pages.
 var consoleMessages = htmlpage.Messages{

@@ -1,6 +1,10 @@
-// Media upload with a progress bar: the file is sent as the raw request
-// body (as POST /api/v1/media takes it), with the session's CSRF token in
-// a header. Without JavaScript the form cannot upload; the page says so.
+// Uploads with a progress bar: the file of the form with id "upload" is
+// sent as the raw request body to the form's action (as POST /api/v1/media
+// and POST /api/v1/releases take it), with the session's CSRF token in a
+// header. The form's data attributes say the rest: data-max (bytes),
+// data-ok (the status of success, default 202), data-next (where to go
+// after it; default: reload), and the texts shown. A textarea named notes
+// goes along as ?notes=. Without JavaScript the form cannot upload.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var form = document.getElementById("upload");
@@ -15,8 +19,14 @@ document.addEventListener("DOMContentLoaded", function () {
       status.textContent = form.dataset.failed + file.size + " > " + form.dataset.max;
       return;
     }
+    var url = form.getAttribute("action");
+    var notes = form.querySelector("textarea[name=notes]");
+    if (notes && notes.value.trim() !== "") {
+      url += "?notes=" + encodeURIComponent(notes.value.trim());
+    }
+    var ok = Number(form.dataset.ok || 202);
     var xhr = new XMLHttpRequest();
-    xhr.open("POST", "/media");
+    xhr.open("POST", url);
     xhr.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
     xhr.setRequestHeader("X-Filename", encodeURIComponent(file.name));
     xhr.setRequestHeader("Content-Type", "application/octet-stream");
@@ -25,12 +35,17 @@ document.addEventListener("DOMContentLoaded", function () {
       if (e.lengthComputable) {
         bar.value = Math.round(100 * e.loaded / e.total);
         status.textContent = form.dataset.uploading + " " + bar.value + "%";
+        if (e.loaded === e.total) { status.textContent = form.dataset.done; }
       }
     };
     xhr.onload = function () {
-      if (xhr.status === 202) {
+      if (xhr.status === ok) {
         status.textContent = form.dataset.done;
-        window.location.reload();
+        if (form.dataset.next) {
+          window.location.assign(form.dataset.next);
+        } else {
+          window.location.reload();
+        }
       } else {
         var msg = xhr.statusText;
         try { msg = JSON.parse(xhr.responseText).error; } catch (e) { /* not JSON */ }
