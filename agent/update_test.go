@@ -273,4 +273,11 @@ func TestUpdateWithRealHub(t *testing.T) {
 		return r.State == "halted" && len(r.Kiosks) == 1 && r.Kiosks[0].State == string(protocol.UpdateRefused) &&
 			strings.Contains(r.Kiosks[0].Reason, "not newer than")
 	})
+	// The halt withdraws 1.5.0, and the done rollout offers 1.4.0 again,
+	// which the kiosk runs: it says healthy again, and the halted rollout
+	// still shows what the kiosk did with its release.
+	hubtest.Eventually(t, time.Minute, "every update record acknowledged after the halt", func() bool { return a.Status().OutboxDepth == 0 })
+	if r := get(r2.ID); r.State != "halted" || r.Kiosks[0].State != string(protocol.UpdateRefused) {
+		t.Errorf("halted rollout after the kiosk's next report: %s, kiosk %+v; want halted, refused", r.State, r.Kiosks[0])
+	}
 }

@@ -383,12 +383,27 @@ type Counts struct {
 	Busy    int `json:"busy"`    // downloading, installing, installed or booted
 }
 
+// lastReports returns each kiosk's last update record of a rollout: what
+// the kiosk did with this rollout's release, even after a later offer
+// (a halted rollout's kiosks are offered the release before again).
+func (s *Service) lastReports(ctx context.Context, rollout string) (map[string]protocol.UpdateReport, error) {
+	rs, err := s.cfg.Store.UpdateReports(ctx, rollout)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]protocol.UpdateReport, len(rs))
+	for _, r := range rs {
+		out[r.Kiosk] = r // oldest first: the last one wins
+	}
+	return out, nil
+}
+
 // count summarises one stage of a rollout.
-func count(kiosks []string, kus map[string]store.KioskUpdate, r store.RolloutRecord) Counts {
+func count(kiosks []string, kus map[string]store.KioskUpdate, reports map[string]protocol.UpdateReport, r store.RolloutRecord) Counts {
 	c := Counts{Kiosks: len(kiosks)}
 	for _, k := range kiosks {
 		switch u := kus[k]; {
-		case (u.ReportRollout == r.ID && u.ReportState.Bad()) || (u.Release == r.Release && u.State.Bad()):
+		case reports[k].State.Bad() || (u.Release == r.Release && u.State.Bad()):
 			c.Bad++
 		case u.Version == r.Release && (u.State == protocol.UpdateHealthy || u.State == protocol.UpdateIdle):
 			c.Healthy++
@@ -422,7 +437,12 @@ func (s *Service) Step(ctx context.Context, pub Publisher, force bool) error {
 		if r.State != store.RolloutRunning {
 			continue
 		}
-		if changed := s.advance(ctx, r, members[r.ID], kus, now); changed {
+		reports, err := s.lastReports(ctx, r.ID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if changed := s.advance(ctx, r, members[r.ID], kus, reports, now); changed {
 			if err := s.cfg.Store.SaveRollout(ctx, *r); err != nil {
 				errs = append(errs, err)
 			}
@@ -508,12 +528,13 @@ func reached(members [][]string, r *store.RolloutRecord, kiosk string) bool {
 // advance halts a running rollout whose current stage has too many bad
 // kiosks, or moves it to its next stage (or done) once the stage has been
 // healthy enough for the soak time. It reports whether r changed.
-func (s *Service) advance(ctx context.Context, r *store.RolloutRecord, members [][]string, kus map[string]store.KioskUpdate, now time.Time) bool {
+func (s *Service) advance(ctx context.Context, r *store.RolloutRecord, members [][]string, kus map[string]store.KioskUpdate,
+	reports map[string]protocol.UpdateReport, now time.Time) bool {
 	if r.Stage >= len(members) {
 		return false
 	}
 	st := r.Stages[r.Stage]
-	c := count(members[r.Stage], kus, *r)
+	c := count(members[r.Stage], kus, reports, *r)
 	ctx = context.WithoutCancel(ctx)
 	if c.Kiosks > 0 && c.Bad*100 > r.MaxBadPercent*c.Kiosks {
 		before := stateAudit{r.State, r.Reason}
@@ -612,7 +633,11 @@ func (s *Service) View(ctx context.Context, id string) (RolloutView, error) {
 	if err != nil {
 		return RolloutView{}, err
 	}
-	return s.view(r, kus), nil
+	reports, err := s.lastReports(ctx, r.ID)
+	if err != nil {
+		return RolloutView{}, err
+	}
+	return s.view(r, kus, reports), nil
 }
 
 // Views returns every rollout, newest first, with its progress.
@@ -627,18 +652,22 @@ func (s *Service) Views(ctx context.Context) ([]RolloutView, error) {
 	}
 	out := make([]RolloutView, len(rs))
 	for i, r := range rs {
-		out[i] = s.view(r, kus)
+		reports, err := s.lastReports(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s.view(r, kus, reports)
 	}
 	return out, nil
 }
 
-func (s *Service) view(r store.RolloutRecord, kus map[string]store.KioskUpdate) RolloutView {
+func (s *Service) view(r store.RolloutRecord, kus map[string]store.KioskUpdate, reports map[string]protocol.UpdateReport) RolloutView {
 	v := RolloutView{ID: r.ID, Release: r.Release, State: r.State, Reason: r.Reason, Stage: r.Stage,
 		MaxBadPercent: r.MaxBadPercent, MinHealthyPercent: r.MinHealthyPercent, SoakSeconds: int64(r.Soak / time.Second),
 		AllowDowngrade: r.AllowDowngrade, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		Kiosks: []KioskView{}}
 	for i, ks := range s.members(r) {
-		st := StageView{Name: r.Stages[i].Name, Targets: r.Stages[i].Targets, Counts: count(ks, kus, r)}
+		st := StageView{Name: r.Stages[i].Name, Targets: r.Stages[i].Targets, Counts: count(ks, kus, reports, r)}
 		switch {
 		case r.State == store.RolloutDone || i < r.Stage:
 			st.State = "done"
@@ -652,8 +681,8 @@ func (s *Service) view(r store.RolloutRecord, kus map[string]store.KioskUpdate) 
 			u := kus[k]
 			kv := KioskView{Kiosk: k, Stage: st.Name, Slot: u.Slot, Version: u.Version, State: u.State, Percent: u.Percent,
 				Reason: u.Reason, StatusAt: u.StatusAt}
-			if u.ReportRollout == r.ID && u.ReportState.Bad() {
-				kv.State, kv.Reason = u.ReportState, u.ReportReason
+			if rep, ok := reports[k]; ok && rep.State.Bad() {
+				kv.State, kv.Reason = rep.State, rep.Reason
 			}
 			v.Kiosks = append(v.Kiosks, kv)
 		}
