@@ -415,6 +415,17 @@ func (c *Cache) setWantLocked() {
 	}
 }
 
+// Failure returns why the last try to fetch a wanted file failed (it is
+// tried again later), or "".
+func (c *Cache) Failure(sha string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.status[sha]; st.State == protocol.MediaFailed {
+		return st.Reason
+	}
+	return ""
+}
+
 // Percent returns how much of a wanted file is here: 100 once held.
 func (c *Cache) Percent(sha string) int {
 	c.mu.Lock()

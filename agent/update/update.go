@@ -66,6 +66,7 @@ type Media interface {
 	Has(sha string) bool
 	Path(sha string) string
 	Percent(sha string) int
+	Failure(sha string) string // why the last try to fetch it failed, or ""
 }
 
 // Gate is the health gate's verdict on one boot of a slot, written by
@@ -121,6 +122,7 @@ type Manager struct {
 	booted  *Slot // nil until known
 	noA_B   bool  // the engine said ErrUnsupported
 	percent int
+	dlErr   string // why fetching the bundle last failed (retried)
 	bootErr string
 }
 
@@ -229,6 +231,9 @@ func (m *Manager) Status(epoch int64) protocol.UpdateStatus {
 	if u.State.Bad() {
 		u.Reason = truncate(m.st.Reason, protocol.MaxReason)
 	}
+	if u.State == protocol.UpdateDownloading && m.dlErr != "" {
+		u.Reason = truncate("fetching the bundle: "+m.dlErr+" (retrying)", protocol.MaxReason)
+	}
 	return u
 }
 
@@ -308,6 +313,7 @@ func (m *Manager) step(ctx context.Context) {
 	if !m.cfg.Media.Has(o.Bundle.SHA256) {
 		m.mu.Lock()
 		m.percent = m.cfg.Media.Percent(o.Bundle.SHA256)
+		m.dlErr = m.cfg.Media.Failure(o.Bundle.SHA256)
 		m.mu.Unlock()
 		if st.Phase != protocol.UpdateDownloading {
 			m.set(ctx, st, protocol.UpdateDownloading, "", nil)

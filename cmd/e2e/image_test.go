@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,11 @@ var colorUrgent = color.NRGBA{0xB0, 0x00, 0x0F, 0xFF}
 func TestKioskImage(t *testing.T) {
 	img := builtImage(t)
 	log := testLogger(t)
+	dir := t.TempDir()
+	// The deployment's update keys: the hub checks releases against the CA,
+	// and so does the kiosk.
+	updKeys := filepath.Join(dir, "keys")
+	run(t, filepath.Join(repoRoot(), "packaging/image/update-key.sh"), updKeys)
 
 	// The hub, on loopback, with a certificate for the address the guest
 	// knows it by.
@@ -77,18 +83,21 @@ func TestKioskImage(t *testing.T) {
 		Hostnames:       []string{guestHubAddr},
 		PublicBrokerURL: fmt.Sprintf("ssl://%s:%d", guestHubAddr, guestMQTTPort),
 		EnrolPerMinute:  100,
+		UpdateCA:        filepath.Join(updKeys, "ca.pem"),
 	}}
 	e.start()
 	t.Cleanup(e.stop)
 	const kiosk = "k-sangcheng-01"
 
-	// The deployment's image: the built one with this hub's address and
-	// CA pin on its EFI partition.
-	dir := t.TempDir()
+	// The deployment's image: the built one with this hub's address, CA
+	// pin and update CA on its EFI partition.
 	disk := filepath.Join(dir, "kiosk.img")
 	run(t, "cp", "--sparse=always", img, disk)
+	// A disk larger than the image, as a kiosk's is: the data partition
+	// grows into it at first boot, and the media cache keeps 512 MiB free.
+	run(t, "truncate", "-s", "+1G", disk)
 	run(t, filepath.Join(repoRoot(), "packaging/image/configure.sh"), disk,
-		fmt.Sprintf("https://%s:%d", guestHubAddr, guestHTTPPort), e.hub.CAPin())
+		fmt.Sprintf("https://%s:%d", guestHubAddr, guestHTTPPort), e.hub.CAPin(), filepath.Join(updKeys, "ca.pem"))
 
 	m, accel, slow := bootImage(t, vm.Config{
 		Image: disk, Dir: filepath.Join(dir, "vm"), Log: log,
@@ -172,7 +181,34 @@ func TestKioskImage(t *testing.T) {
 		return ok && k.Online, nil
 	})
 
-	// 5. Upgrade: newer packages over the running ones keep the identity
+	// 5. A release through the hub: the kiosk reports its slot and
+	// release, is offered a release older than the one it runs, fetches
+	// it, and RAUC (driven by the sandboxed agent over D-Bus) refuses it
+	// before writing anything; the refusal, with the pre-install handler's
+	// reason, halts the rollout.
+	rolloutStart := time.Now()
+	down := makeBundle(t, updKeys, tinyRoot(t, dir), "0.0.0~git1.20000101.g0000000", filepath.Join(dir, "downgrade.raucb"))
+	a.uploadRelease(down)
+	var ro rolloutView
+	a.do(http.MethodPost, "/api/v1/rollouts", map[string]any{"release": "0.0.0~git1.20000101.g0000000", "soak_seconds": -1,
+		"stages": []map[string]any{{"name": "canary", "targets": []string{kiosk}}}}, &ro)
+	waitFor(t, 5*time.Minute*slow, "the kiosk's refusal halting the rollout", func() (bool, error) {
+		a.do(http.MethodGet, "/api/v1/rollouts/"+ro.ID, nil, &ro)
+		return ro.State == "halted" && len(ro.Kiosks) == 1 && ro.Kiosks[0].State == string(protocol.UpdateRefused), nil
+	})
+	if k := ro.Kiosks[0]; !strings.Contains(k.Reason, "not newer than slot A") || k.Slot != "A" || k.Version != imageVersion(t, img) {
+		t.Errorf("the refusing kiosk: %+v; want slot A running %s, refused as not newer than slot A", k, imageVersion(t, img))
+	}
+	t.Logf("rollout start to the kiosk's refusal at the hub: %s (%s)", time.Since(rolloutStart).Round(time.Second), accel)
+	// Only root and the agent may drive RAUC: the kiosk UI's user may not.
+	guest(t, m, "/bin/sh", "-c", "head -c 4096 /dev/zero >/run/nothing.raucb && chmod 0644 /run/nothing.raucb")
+	rOut, rErr, rCode, err := m.Exec(timeout(t, time.Minute*slow), "/usr/sbin/runuser", "-u", "shequ-kiosk", "--",
+		"/usr/bin/rauc", "install", "/run/nothing.raucb")
+	if err != nil || rCode == 0 || !strings.Contains(string(rOut)+string(rErr), "AccessDenied") {
+		t.Errorf("rauc install as the kiosk UI's user: exit %d, err %v, want D-Bus AccessDenied:\n%s%s", rCode, err, rOut, rErr)
+	}
+
+	// 6. Upgrade: newer packages over the running ones keep the identity
 	// and the data, and the hub sees the new version.
 	if dir := os.Getenv(envUpgradeDebs); dir != "" {
 		debs := copyDebs(t, m, dir)
@@ -186,7 +222,7 @@ func TestKioskImage(t *testing.T) {
 		t.Errorf("%s is not set: CI must test a package upgrade", envUpgradeDebs)
 	}
 
-	// 6. Remove keeps the data; purge deletes it.
+	// 7. Remove keeps the data; purge deletes it.
 	guest(t, m, "/usr/bin/env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-r", "shequ-kiosk", "shequ-agent")
 	if out := guestStatus(t, m, "/bin/systemctl", "is-active", "shequ-agent.service"); strings.TrimSpace(out) == "active" {
 		t.Errorf("shequ-agent.service still active after dpkg -r")

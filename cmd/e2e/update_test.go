@@ -3,15 +3,19 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shequ/shequ/cmd/internal/vm"
+	"github.com/shequ/shequ/hub"
 )
 
 // bundleDiskSerial names the disk that carries the test's update bundles
@@ -82,13 +86,45 @@ func TestKioskImageUpdate(t *testing.T) {
 
 	kiosk := filepath.Join(dir, "kiosk.img")
 	run(t, "cp", "--sparse=always", img, kiosk)
-	run(t, filepath.Join(image, "configure.sh"), kiosk, "", "", filepath.Join(keys, "ca.pem"))
+	netCfg := vm.NetConfig{Restrict: true}
+	var e *env
+	const kioskID = "k-sangcheng-01"
+	if full {
+		// The releases travel from a hub (docs/updates.md), which the
+		// kiosk reaches at guestHubAddr and fetches bundles from with
+		// HTTPS ranges; room on the data partition for a full bundle.
+		httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+		e = &env{t: t, cfg: hub.Config{
+			DataDir: t.TempDir(), OrgFile: demoOrg, MQTTListen: mqttAddr, HTTPListen: httpAddr,
+			Hostnames: []string{guestHubAddr}, PublicBrokerURL: fmt.Sprintf("ssl://%s:%d", guestHubAddr, guestMQTTPort),
+			UpdateCA: filepath.Join(keys, "ca.pem"), ReconcileEvery: 5 * time.Second, MediaMaxUpload: 2 << 30,
+		}}
+		e.start()
+		t.Cleanup(e.stop)
+		hubURL := fmt.Sprintf("https://%s:%d", guestHubAddr, guestHTTPPort)
+		run(t, filepath.Join(image, "configure.sh"), kiosk, hubURL, e.hub.CAPin(), filepath.Join(keys, "ca.pem"))
+		site := run(t, filepath.Join(image, "site-env.sh"), hubURL, e.hub.CAPin()) +
+			"SHEQU_AGENT_OPTS=-media-http " + hubURL + " -media-stagger -1\n"
+		siteFile := filepath.Join(dir, "site.env")
+		if err := os.WriteFile(siteFile, []byte(site), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		espStart := strings.TrimSpace(run(t, "sh", "-c", `sfdisk -d "$1" | sed -n 's/.*start= *\([0-9]*\),.*name="shequ-esp".*/\1/p'`, "sh", kiosk))
+		run(t, "mcopy", "-o", "-i", kiosk+"@@"+strconv.Itoa(atoi(t, espStart)*512), siteFile, "::/shequ/site.env")
+		run(t, "truncate", "-s", "+3G", kiosk)
+		netCfg.Services = []vm.Service{
+			{GuestAddr: guestHubAddr, GuestPort: guestHTTPPort, HostPort: port(t, httpAddr)},
+			{GuestAddr: guestHubAddr, GuestPort: guestMQTTPort, HostPort: port(t, mqttAddr)},
+		}
+	} else {
+		run(t, filepath.Join(image, "configure.sh"), kiosk, "", "", filepath.Join(keys, "ca.pem"))
+	}
 
 	m, accel, slow := bootImage(t, vm.Config{
 		Image: kiosk, Dir: filepath.Join(dir, "vm"), Log: log,
 		Drives: []vm.Drive{{Path: disk, ReadOnly: true, Serial: bundleDiskSerial}},
-		Net:    vm.NetConfig{Restrict: true},
-	}, "ls -l /boot/efi/loader/entries; rauc status 2>&1; journalctl -b --no-pager -o short-monotonic -u rauc -u shequ-health-gate -u shequ-kiosk | tail -n 80")
+		Net:    netCfg,
+	}, "ls -l /boot/efi/loader/entries; rauc status 2>&1; journalctl -b --no-pager -o short-monotonic -u rauc -u shequ-health-gate -u shequ-kiosk -u shequ-agent | tail -n 120")
 	ready := func(from int64, d time.Duration, what string) int64 {
 		t.Helper()
 		var end int64
@@ -152,40 +188,94 @@ func TestKioskImageUpdate(t *testing.T) {
 		return
 	}
 
-	// 2. A good release: written to B, counted tries, health gate, good.
+	// 2. The kiosk is enrolled (as a technician's laptop would do it on
+	// site, here through the guest agent) and online at the hub.
+	code := strings.ReplaceAll(e.claim(kioskID), "-", "")
+	guest(t, m, "/bin/systemctl", "stop", "shequ-agent.service")
+	guest(t, m, "/usr/sbin/runuser", "-u", "_shequ-agent", "--", "/usr/bin/shequ-agent", "enrol", "-data", "/var/lib/shequ-agent",
+		"-hub", fmt.Sprintf("https://%s:%d", guestHubAddr, guestHTTPPort), "-code", code, "-ca-pin", e.hub.CAPin())
+	guest(t, m, "/bin/systemctl", "start", "shequ-agent.service")
+	a := e.api()
+	waitFor(t, 3*time.Minute*slow, "the kiosk online at the hub", func() (bool, error) {
+		k, ok := a.kiosk(kioskID)
+		return ok && k.Online, nil
+	})
+
+	// 3. A good release through the hub: fetched, written to B with
+	// counted tries, the kiosk reboots by itself, passes the health gate,
+	// and the rollout is done.
+	view := func(id string) rolloutView {
+		t.Helper()
+		var v rolloutView
+		a.do(http.MethodGet, "/api/v1/rollouts/"+id, nil, &v)
+		return v
+	}
+	rollout := func(release string) string {
+		t.Helper()
+		var v rolloutView
+		a.do(http.MethodPost, "/api/v1/rollouts", map[string]any{"release": release, "soak_seconds": -1,
+			"stages": []map[string]any{{"name": "canary", "targets": []string{kioskID}}}}, &v)
+		return v.ID
+	}
+	state := func(id string) string {
+		v := view(id)
+		if len(v.Kiosks) != 1 {
+			return ""
+		}
+		return v.Kiosks[0].State
+	}
+	a.uploadRelease(filepath.Join(bundles, "good.raucb"))
 	start := time.Now()
-	if out, code := install("good.raucb"); code != 0 {
-		t.Fatalf("rauc install good.raucb: exit %d\n%s", code, tail(out, 3000))
-	}
-	t.Logf("installing the good release: %s (%s)", time.Since(start).Round(time.Second), accel)
-	if e := entries(); !strings.Contains(e, "shequ-b+3.conf") {
-		t.Fatalf("after the install, entries %s: want shequ-b+3.conf (three counted tries)", e)
-	}
-	guest(t, m, "/bin/systemctl", "--no-block", "reboot")
+	good := rollout(goodVersion)
+	waitFor(t, 20*time.Minute*slow, "the good release fetched", func() (bool, error) {
+		s := state(good)
+		return s == "installing" || s == "installed" || s == "booted" || s == "healthy", nil
+	})
+	t.Logf("rollout start to the bundle held by the kiosk (%d MB over HTTPS): %s (%s)", fileMB(t, filepath.Join(bundles, "good.raucb")),
+		time.Since(start).Round(time.Second), accel)
 	start = time.Now()
-	pos = ready(pos, 6*time.Minute*slow, "the kiosk ready on slot B")
+	waitFor(t, 20*time.Minute*slow, "the good release installed", func() (bool, error) {
+		s := state(good)
+		return s == "installed" || s == "booted" || s == "healthy", nil
+	})
+	t.Logf("installing the good release: %s (%s)", time.Since(start).Round(time.Second), accel)
+	start = time.Now()
+	pos = ready(pos, 8*time.Minute*slow, "the kiosk ready on slot B")
+	waitFor(t, 6*time.Minute*slow, "the rollout of the good release done", func() (bool, error) {
+		v := view(good)
+		return v.State == "done" && len(v.Kiosks) == 1 && v.Kiosks[0].State == "healthy", nil
+	})
+	t.Logf("reboot to slot B healthy at the hub: %s (%s)", time.Since(start).Round(time.Second), accel)
 	if s := booted(); s != "B" {
 		t.Fatalf("after the good update the kiosk booted slot %s, want B", s)
 	}
-	waitFor(t, 5*time.Minute*slow, "slot B marked good (shequ-b.conf)", func() (bool, error) {
-		return strings.Contains(entries(), "shequ-b.conf"), nil
-	})
-	t.Logf("reboot to slot B marked good: %s (%s)", time.Since(start).Round(time.Second), accel)
+	if e := entries(); !strings.Contains(e, "shequ-b.conf") {
+		t.Errorf("entries %s: want slot B's marked good", e)
+	}
 	if v := strings.TrimSpace(guest(t, m, "/bin/cat", "/boot/efi/shequ-b/version")); v != goodVersion {
 		t.Errorf("slot B's version %q, want %q", v, goodVersion)
 	}
 	guest(t, m, "/usr/bin/test", "-s", "/var/lib/shequ-agent/update-test")
 
-	// 3. A release whose UI crash-loops: written to A, fails the gate on
-	// its first try (a crash loop is not worth another), and B boots again.
-	guest(t, m, "/bin/sh", "-c", "mkdir -p /run/bundles && mount -o ro /dev/disk/by-id/virtio-"+bundleDiskSerial+" /run/bundles")
-	if out, code := install("bad.raucb"); code != 0 {
-		t.Fatalf("rauc install bad.raucb: exit %d\n%s", code, tail(out, 3000))
-	}
-	guest(t, m, "/bin/systemctl", "--no-block", "reboot")
+	// 4. A release whose UI crash-loops: written to A, fails the gate on
+	// its first try, B boots again by itself, and the kiosk reports the
+	// rollback with the gate's reason, which halts the rollout.
+	a.uploadRelease(filepath.Join(bundles, "bad.raucb"))
+	bad := rollout(badVersion)
+	waitFor(t, 40*time.Minute*slow, "the bad release installed", func() (bool, error) {
+		s := state(bad)
+		return s == "installed" || s == "booted" || s == "rolled_back", nil
+	})
 	start = time.Now()
 	ready(pos, 15*time.Minute*slow, "the kiosk back on a good slot after the bad release")
-	t.Logf("bad release's reboot to the kiosk back on the good slot: %s (%s)", time.Since(start).Round(time.Second), accel)
+	waitFor(t, 6*time.Minute*slow, "the rollback reported and the rollout halted", func() (bool, error) {
+		v := view(bad)
+		return v.State == "halted" && len(v.Kiosks) == 1 && v.Kiosks[0].State == "rolled_back", nil
+	})
+	t.Logf("the bad release's reboot to the rollback reported at the hub: %s (%s)", time.Since(start).Round(time.Second), accel)
+	if k := view(bad).Kiosks[0]; !strings.Contains(k.Reason, "crash loop") || k.Slot != "B" || k.Version != goodVersion {
+		t.Errorf("the rolled-back kiosk: %+v; want back on B (%s), with the gate's crash loop as the reason", k, goodVersion)
+	}
 	if s := booted(); s != "B" {
 		t.Fatalf("after the bad release the kiosk runs slot %s, want B", s)
 	}
@@ -193,9 +283,30 @@ func TestKioskImageUpdate(t *testing.T) {
 		t.Errorf("entries %s: want slot A's with no tries left and slot B's good", e)
 	}
 	guest(t, m, "/usr/bin/test", "-s", "/var/lib/shequ-agent/update-test")
-	if out := guestStatus(t, m, "/bin/journalctl", "-b", "-1", "--no-pager", "-u", "shequ-health-gate"); !strings.Contains(out, "crash loop") {
-		t.Errorf("the bad boot's health gate does not say why it failed:\n%s", tail(out, 2000))
+	waitFor(t, 3*time.Minute*slow, "the kiosk online again", func() (bool, error) {
+		k, ok := a.kiosk(kioskID)
+		return ok && k.Online, nil
+	})
+}
+
+// fileMB returns a file's size in MB.
+func fileMB(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return st.Size() / 1e6
+}
+
+// atoi parses a decimal number a command printed.
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return n
 }
 
 // imageVersion reads the version from the built image's file name
@@ -289,4 +400,59 @@ func dirMiB(t *testing.T, dir string) int64 {
 		n += info.Size()
 	}
 	return n>>20 + 1
+}
+
+// makeBundle makes a bundle of src signed with the release key in keys
+// (packaging/image/bundle.sh, lz4: several times faster to build).
+func makeBundle(t *testing.T, keys, src, version, out string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(repoRoot(), "packaging/image/bundle.sh"), src, version, out)
+	cmd.Env = append(os.Environ(), "COMP=lz4", "UPDATE_CERT="+filepath.Join(keys, "release.pem"), "UPDATE_KEY="+filepath.Join(keys, "release.key"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bundle.sh %s: %v\n%s", out, err, b)
+	}
+	return out
+}
+
+// rolloutView is the part of the hub's rollout representation the tests read.
+type rolloutView struct {
+	ID     string `json:"id"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	Kiosks []struct {
+		Kiosk   string `json:"kiosk"`
+		Slot    string `json:"slot"`
+		Version string `json:"version"`
+		State   string `json:"state"`
+		Reason  string `json:"reason"`
+	} `json:"kiosks"`
+}
+
+// uploadRelease posts a bundle to the hub as a release.
+func (a api) uploadRelease(path string) {
+	a.t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, a.base+"/api/v1/releases", f)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	req.ContentLength = st.Size()
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := a.client.Do(req)
+	if err != nil {
+		a.t.Fatalf("upload release %s: %v", path, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		a.t.Fatalf("upload release %s: %s %s %v", path, resp.Status, body, err)
+	}
 }

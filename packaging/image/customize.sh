@@ -75,6 +75,7 @@ install -m 0644 "$here/shequ-kiosk-ready.service" "$r/usr/lib/systemd/system/she
 install -d "$r/etc/rauc" "$r/usr/lib/shequ-update" "$r/etc/systemd/system/rauc.service.d" \
 	"$r/etc/systemd/system/boot-complete.target.d"
 install -m 0644 "$here/update/system.conf" "$r/etc/rauc/system.conf"
+install -D -m 0644 "$here/update/shequ-rauc.conf" "$r/etc/dbus-1/system.d/shequ-rauc.conf"
 install -m 0755 "$here/update/bootloader" "$here/update/pre-install" "$here/update/prepare" "$r/usr/lib/shequ-update/"
 install -m 0644 "$here/update/rauc.conf" "$r/etc/systemd/system/rauc.service.d/image.conf"
 install -m 0644 "$here/update/boot-complete.conf" "$r/etc/systemd/system/boot-complete.target.d/shequ.conf"
