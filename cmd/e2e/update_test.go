@@ -104,7 +104,7 @@ func TestKioskImageUpdate(t *testing.T) {
 		hubURL := fmt.Sprintf("https://%s:%d", guestHubAddr, guestHTTPPort)
 		run(t, filepath.Join(image, "configure.sh"), kiosk, hubURL, e.hub.CAPin(), filepath.Join(keys, "ca.pem"))
 		site := run(t, filepath.Join(image, "site-env.sh"), hubURL, e.hub.CAPin()) +
-			"SHEQU_AGENT_OPTS=-media-http " + hubURL + " -media-stagger -1\n"
+			"SHEQU_AGENT_OPTS=-media-http " + hubURL + " -media-stagger -1s\n"
 		siteFile := filepath.Join(dir, "site.env")
 		if err := os.WriteFile(siteFile, []byte(site), 0o644); err != nil {
 			t.Fatal(err)
