@@ -44,51 +44,93 @@ func noisePNG(b testing.TB, side int) []byte {
 	return buf.Bytes()
 }
 
+// realHub starts a real hub on loopback for a generated org tree of one
+// kiosk, with cfg's other settings, until the test ends.
+func realHub(tb testing.TB, ctx context.Context, cfg hub.Config) (*hub.Hub, *orgtree.Tree) {
+	tb.Helper()
+	org, err := orgfile.Generate(1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if cfg.Org, err = orgtree.Parse(org); err != nil {
+		tb.Fatal(err)
+	}
+	cfg.DataDir, cfg.MQTTListen, cfg.HTTPListen = tb.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+	h, err := hub.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := h.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			tb.Errorf("hub close: %v", err)
+		}
+	})
+	return h, cfg.Org
+}
+
+// hubCall calls the hub's API with the admin token and returns the body of
+// a reply with status want.
+func hubCall(tb testing.TB, ctx context.Context, h *hub.Hub, method, path string, body []byte, want int) []byte {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, h.HTTPURL()+path, bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+h.AdminToken())
+	resp, err := h.HTTPClient().Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close() //nolint:errcheck // test
+	out, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != want {
+		tb.Fatalf("%s %s: %d %s (%v), want %d", method, path, resp.StatusCode, out, err, want)
+	}
+	return out
+}
+
+// enrolled claims the hub's one kiosk and enrols a fresh data directory as
+// it, as a technician does on site.
+func enrolled(tb testing.TB, ctx context.Context, h *hub.Hub) (kiosk, dir string) {
+	tb.Helper()
+	c, err := load.NewClient(load.ClientConfig{HubURL: h.HTTPURL(), Token: h.AdminToken(), CAPin: h.CAPin()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	ks, err := c.Kiosks(ctx)
+	if err != nil || len(ks) != 1 {
+		tb.Fatalf("kiosks: %v, %v", ks, err)
+	}
+	claim, err := c.Claimer(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	code, err := claim(ctx, ks[0].ID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir = tb.TempDir()
+	if _, err := agent.Enrol(ctx, agent.EnrolConfig{DataDir: dir, HubURL: h.HTTPURL(), ClaimCode: code, CAPin: h.CAPin()}, slog.New(slog.DiscardHandler)); err != nil {
+		tb.Fatal(err)
+	}
+	return ks[0].ID, dir
+}
+
 // benchHub starts a real hub with one kiosk and chunkSize, uploads data
 // as an image, targets every kiosk with a playlist of it, and returns the
 // hub, the file's reference and a data directory enrolled as the kiosk.
 func benchHub(b testing.TB, data []byte, chunkSize int) (*hub.Hub, string, string) {
 	b.Helper()
-	org, err := orgfile.Generate(1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tree, err := orgtree.Parse(org)
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := hub.New(hub.Config{
-		DataDir: b.TempDir(), Org: tree, MQTTListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", ChunkSize: chunkSize,
-	}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := h.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			b.Errorf("hub close: %v", err)
-		}
-	})
+	h, tree := realHub(b, ctx, hub.Config{ChunkSize: chunkSize})
 	call := func(method, path string, body []byte, want int) []byte {
-		req, err := http.NewRequestWithContext(ctx, method, h.HTTPURL()+path, bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+h.AdminToken())
-		resp, err := h.HTTPClient().Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer resp.Body.Close() //nolint:errcheck // test
-		out, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != want {
-			b.Fatalf("%s %s: %d %s (%v), want %d", method, path, resp.StatusCode, out, err, want)
-		}
-		return out
+		b.Helper()
+		return hubCall(b, ctx, h, method, path, body, want)
 	}
 	type view struct {
 		ID     string
@@ -110,28 +152,7 @@ func benchHub(b testing.TB, data []byte, chunkSize int) (*hub.Hub, string, strin
 	}
 	pl := fmt.Sprintf(`{"name":"基准","items":[{"kind":"image","media":%q,"duration_ms":5000}],"targets":[{"level":"city","id":%q}]}`, v.ID, tree.Root().ID)
 	call(http.MethodPost, "/api/v1/playlists", []byte(pl), http.StatusCreated)
-
-	c, err := load.NewClient(load.ClientConfig{HubURL: h.HTTPURL(), Token: h.AdminToken(), CAPin: h.CAPin()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	ks, err := c.Kiosks(ctx)
-	if err != nil || len(ks) != 1 {
-		b.Fatalf("kiosks: %v, %v", ks, err)
-	}
-	claim, err := c.Claimer(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	code, err := claim(ctx, ks[0].ID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	if _, err := agent.Enrol(ctx, agent.EnrolConfig{DataDir: dir, HubURL: h.HTTPURL(), ClaimCode: code, CAPin: h.CAPin()}, slog.New(slog.DiscardHandler)); err != nil {
-		b.Fatal(err)
-	}
+	_, dir := enrolled(b, ctx, h)
 	// Sync the desired state once, so every run starts with it held.
 	a, err := agent.New(agent.Config{DataDir: dir, MediaStagger: time.Hour}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -241,69 +262,14 @@ func BenchmarkMediaTransfer(b *testing.B) {
 // image; the hub stores the result and serves the image. Then
 // restart_agent: the agent asks to be restarted and the hub shows ok.
 func TestCommandsWithRealHub(t *testing.T) {
-	org, err := orgfile.Generate(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := orgtree.Parse(org)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := hub.New(hub.Config{DataDir: t.TempDir(), Org: tree, MQTTListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"},
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := h.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("hub close: %v", err)
-		}
-	})
+	h, _ := realHub(t, ctx, hub.Config{})
 	call := func(method, path string, body string, want int) []byte {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, h.HTTPURL()+path, bytes.NewReader([]byte(body)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+h.AdminToken())
-		resp, err := h.HTTPClient().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close() //nolint:errcheck // test
-		out, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != want {
-			t.Fatalf("%s %s: %d %s (%v), want %d", method, path, resp.StatusCode, out, err, want)
-		}
-		return out
+		return hubCall(t, ctx, h, method, path, []byte(body), want)
 	}
-	c, err := load.NewClient(load.ClientConfig{HubURL: h.HTTPURL(), Token: h.AdminToken(), CAPin: h.CAPin()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ks, err := c.Kiosks(ctx)
-	if err != nil || len(ks) != 1 {
-		t.Fatalf("kiosks: %v, %v", ks, err)
-	}
-	kid := ks[0].ID
-	claim, err := c.Claimer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, err := claim(ctx, kid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := agent.Enrol(ctx, agent.EnrolConfig{DataDir: dir, HubURL: h.HTTPURL(), ClaimCode: code, CAPin: h.CAPin()}, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	kid, dir := enrolled(t, ctx, h)
 	sock := filepath.Join(dir, "agent.sock")
 	a := newAgent(t, agent.Config{DataDir: dir, Socket: sock, MediaStagger: time.Hour})
 	start(t, a)

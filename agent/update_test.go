@@ -1,13 +1,10 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,12 +15,9 @@ import (
 	"time"
 
 	"github.com/shequ/shequ/agent"
-	"github.com/shequ/shequ/agent/fleetsim/load"
-	"github.com/shequ/shequ/agent/fleetsim/orgfile"
 	"github.com/shequ/shequ/agent/internal/hubtest"
 	"github.com/shequ/shequ/agent/update"
 	"github.com/shequ/shequ/hub"
-	"github.com/shequ/shequ/hub/orgtree"
 	"github.com/shequ/shequ/protocol"
 )
 
@@ -115,75 +109,19 @@ func updateBundle(t *testing.T, keys, version string) string {
 func TestUpdateWithRealHub(t *testing.T) {
 	keys := updateKeys(t)
 	ca, bundle := filepath.Join(keys, "ca.pem"), updateBundle(t, keys, "1.4.0")
-	org, err := orgfile.Generate(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := orgtree.Parse(org)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := hub.New(hub.Config{DataDir: t.TempDir(), Org: tree, MQTTListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
-		UpdateCA: ca, ReconcileEvery: 200 * time.Millisecond}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := h.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("hub close: %v", err)
-		}
-	})
+	h, _ := realHub(t, ctx, hub.Config{UpdateCA: ca, ReconcileEvery: 200 * time.Millisecond})
 	call := func(method, path string, body []byte, want int) []byte {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, h.HTTPURL()+path, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+h.AdminToken())
-		resp, err := h.HTTPClient().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close() //nolint:errcheck // test
-		out, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != want {
-			t.Fatalf("%s %s: %d %s (%v), want %d", method, path, resp.StatusCode, out, err, want)
-		}
-		return out
+		return hubCall(t, ctx, h, method, path, body, want)
 	}
 	data, err := os.ReadFile(bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
 	call(http.MethodPost, "/api/v1/releases", data, http.StatusCreated)
-
-	c, err := load.NewClient(load.ClientConfig{HubURL: h.HTTPURL(), Token: h.AdminToken(), CAPin: h.CAPin()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ks, err := c.Kiosks(ctx)
-	if err != nil || len(ks) != 1 {
-		t.Fatalf("kiosks: %v, %v", ks, err)
-	}
-	kiosk := ks[0].ID
-	claim, err := c.Claimer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, err := claim(ctx, kiosk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := agent.Enrol(ctx, agent.EnrolConfig{DataDir: dir, HubURL: h.HTTPURL(), ClaimCode: code, CAPin: h.CAPin()}, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	kiosk, dir := enrolled(t, ctx, h)
 	eng := &engine{booted: update.Slot{Name: "A", Version: "1.3.2"}}
 	cfg := agent.Config{DataDir: dir, MediaStagger: -1, MinFreeDisk: -1, MediaHTTP: h.HTTPURL(), UpdateEngine: eng,
 		UpdatePoll: 50 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond}

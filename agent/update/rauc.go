@@ -3,6 +3,7 @@ package update
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,17 +33,10 @@ type RAUC struct {
 	AgentRunDir string
 }
 
-func (r RAUC) binary() string      { return cmpOr(r.Binary, "rauc") }
-func (r RAUC) cmdline() string     { return cmpOr(r.Cmdline, "/proc/cmdline") }
-func (r RAUC) runDir() string      { return cmpOr(r.RunDir, "/run/shequ-update") }
-func (r RAUC) agentRunDir() string { return cmpOr(r.AgentRunDir, "/run/shequ-agent") }
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
+func (r RAUC) binary() string      { return cmp.Or(r.Binary, "rauc") }
+func (r RAUC) cmdline() string     { return cmp.Or(r.Cmdline, "/proc/cmdline") }
+func (r RAUC) runDir() string      { return cmp.Or(r.RunDir, "/run/shequ-update") }
+func (r RAUC) agentRunDir() string { return cmp.Or(r.AgentRunDir, "/run/shequ-agent") }
 
 var slotRE = regexp.MustCompile(`(?:^|\s)rauc\.slot=([AB])(?:\s|$)`)
 
@@ -140,7 +134,7 @@ func lastLine(s, fallback string) string {
 			return l
 		}
 	}
-	return cmpOr(fallback, "rauc install failed")
+	return cmp.Or(fallback, "rauc install failed")
 }
 
 // Reboot asks the image's root-run shequ-update-reboot.path to reboot.

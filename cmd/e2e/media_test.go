@@ -28,10 +28,9 @@ func ffmpegFile(t *testing.T, name string, args ...string) string {
 	return out
 }
 
-// upload posts a file to the hub's media library and waits until it is
-// ready for kiosks (videos are transcoded first); it returns the media id
-// and the kiosk file's sha256.
-func (a api) upload(path string) (id, sha string) {
+// postFile posts a file as the raw request body (Content-Length set), with
+// header pairs, and returns the body of a reply with status want.
+func (a api) postFile(path, apiPath string, want int, header ...string) []byte {
 	a.t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -42,22 +41,33 @@ func (a api) upload(path string) (id, sha string) {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, a.base+"/api/v1/media", f)
+	req, err := http.NewRequest(http.MethodPost, a.base+apiPath, f)
 	if err != nil {
 		a.t.Fatal(err)
 	}
 	req.ContentLength = st.Size()
 	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("X-Filename", filepath.Base(path))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		a.t.Fatalf("upload %s: %v", path, err)
+		a.t.Fatalf("post %s to %s: %v", path, apiPath, err)
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusAccepted {
-		a.t.Fatalf("upload %s: %s %s %v", path, resp.Status, body, err)
+	if err != nil || resp.StatusCode != want {
+		a.t.Fatalf("post %s to %s: %s %s %v", path, apiPath, resp.Status, body, err)
 	}
+	return body
+}
+
+// upload posts a file to the hub's media library and waits until it is
+// ready for kiosks (videos are transcoded first); it returns the media id
+// and the kiosk file's sha256.
+func (a api) upload(path string) (id, sha string) {
+	a.t.Helper()
+	body := a.postFile(path, "/api/v1/media", http.StatusAccepted, "X-Filename", filepath.Base(path))
 	var m struct {
 		ID string `json:"id"`
 	}

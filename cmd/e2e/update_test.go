@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -453,28 +452,5 @@ type rolloutView struct {
 // uploadRelease posts a bundle to the hub as a release.
 func (a api) uploadRelease(path string) {
 	a.t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodPost, a.base+"/api/v1/releases", f)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	req.ContentLength = st.Size()
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	resp, err := a.client.Do(req)
-	if err != nil {
-		a.t.Fatalf("upload release %s: %v", path, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		a.t.Fatalf("upload release %s: %s %s %v", path, resp.Status, body, err)
-	}
+	a.postFile(path, "/api/v1/releases", http.StatusCreated)
 }

@@ -56,10 +56,6 @@ type Release struct {
 	UploadedAt time.Time `json:"uploaded_at"`
 }
 
-func releaseView(r store.ReleaseRecord) Release {
-	return Release(r)
-}
-
 // status maps the service's errors to HTTP statuses.
 func status(err error) int {
 	switch {
@@ -100,7 +96,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
 		jsonhttp.Error(w, s.log, status(err), err)
 		return
 	}
-	jsonhttp.Write(w, s.log, http.StatusCreated, releaseView(rec))
+	jsonhttp.Write(w, s.log, http.StatusCreated, Release(rec))
 }
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) {
@@ -111,7 +107,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]Release, len(rs))
 	for i, rec := range rs {
-		out[i] = releaseView(rec)
+		out[i] = Release(rec)
 	}
 	jsonhttp.Write(w, s.log, http.StatusOK, struct {
 		Releases []Release `json:"releases"`
